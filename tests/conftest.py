@@ -1,0 +1,27 @@
+"""Test set-up shared by every test module.
+
+Two logical CPU devices are configured before TensorFlow runs any op, so the
+MirroredStrategy tests can compare one and two replicas in one process (the
+device layout cannot be changed once TensorFlow has initialised).
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
+
+
+@pytest.fixture(autouse=True)
+def _reset_global_state():
+    """Keeps the mixed-precision policy and Keras names from leaking."""
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+    keras.backend.clear_session()

@@ -1,0 +1,9 @@
+"""Backbones: Keras layers exposing `stem`, `blocks` and `stage_ends`."""
+
+from tfmtl.models.backbones.basic_block import BasicBlock
+from tfmtl.models.backbones.bottleneck_block import BottleneckBlock
+from tfmtl.models.backbones.resnet import ResNet
+from tfmtl.models.backbones.tag_resnet import TAGResNet
+from tfmtl.models.backbones.vgg16 import VGG16
+
+__all__ = ["BasicBlock", "BottleneckBlock", "ResNet", "TAGResNet", "VGG16"]

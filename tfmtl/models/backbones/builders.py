@@ -1,0 +1,135 @@
+"""Builds the swappable convolution and normalisation layers of a backbone.
+
+Backbones take `conv` and `norm` arguments so that methods can substitute
+their own layers (TAPS gated convolutions, feature-partitioning masked
+convolutions, per-task normalisation). Each argument is a Keras layer class or
+the name it is registered under; configs store the name, so a custom class
+must be registered with `keras.saving.register_keras_serializable`.
+"""
+
+import keras
+
+
+def resolve_layer_class(spec):
+    """Returns the layer class named by `spec`.
+
+    Args:
+        spec: a `keras.layers.Layer` subclass, a name registered with
+            `keras.saving.register_keras_serializable` (e.g.
+            `"tfmtl>MaskedConv2D"`) or the name of a built-in Keras layer
+            (e.g. `"Conv2D"`).
+
+    Returns:
+        The layer class.
+
+    Raises:
+        ValueError: when `spec` names no known layer class.
+    """
+    if isinstance(spec, type):
+        return spec
+    cls = keras.saving.get_registered_object(spec)
+    if cls is None:
+        cls = getattr(keras.layers, spec, None)
+    if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+        raise ValueError(f"Unknown layer class: {spec!r}.")
+    return cls
+
+
+def layer_class_name(cls):
+    """Returns a name that `resolve_layer_class` maps back to `cls`.
+
+    Raises:
+        ValueError: when `cls` is neither a built-in Keras layer nor
+            registered with `keras.saving.register_keras_serializable`.
+    """
+    name = keras.saving.get_registered_name(cls)
+    try:
+        resolved = resolve_layer_class(name)
+    except ValueError:
+        resolved = None
+    if resolved is not cls:
+        raise ValueError(
+            f"Layer class {cls!r} cannot be serialised by name; register it "
+            "with keras.saving.register_keras_serializable."
+        )
+    return name
+
+
+def make_conv(
+    conv,
+    filters,
+    kernel_size,
+    strides=1,
+    dilation_rate=1,
+    use_bias=False,
+    kernel_initializer="he_normal",
+    dtype=None,
+    name=None,
+):
+    """Returns `[padding, convolution]` layers with PyTorch-style padding.
+
+    Stride-1 convolutions use `"same"` padding, which is symmetric for odd
+    kernels. Strided convolutions pad `dilation * (kernel - 1) // 2` pixels on
+    every side and then use `"valid"` padding, so the sampled pixels are the
+    same as in torchvision (Keras `"same"` pads only at the bottom/right).
+    """
+    layers = []
+    padding = "same"
+    if strides > 1:
+        pad = dilation_rate * (kernel_size - 1) // 2
+        if pad:
+            layers.append(
+                keras.layers.ZeroPadding2D(
+                    pad, dtype=dtype, name=None if name is None else name + "_pad"
+                )
+            )
+        padding = "valid"
+    layers.append(
+        conv(
+            filters=filters,
+            kernel_size=kernel_size,
+            strides=strides,
+            padding=padding,
+            dilation_rate=dilation_rate,
+            use_bias=use_bias,
+            kernel_initializer=keras.initializers.get(kernel_initializer),
+            dtype=dtype,
+            name=name,
+        )
+    )
+    return layers
+
+
+def make_norm(norm, synchronized, momentum, epsilon, dtype=None, name=None):
+    """Returns one normalisation layer built from the class `norm`.
+
+    `synchronized=True` is forwarded only when requested, so custom
+    normalisation classes without that argument work in the default case.
+    """
+    kwargs = {"momentum": momentum, "epsilon": epsilon}
+    if synchronized:
+        kwargs["synchronized"] = True
+    return norm(dtype=dtype, name=name, **kwargs)
+
+
+def apply_layers(layers, x, training=None):
+    """Applies `layers` in order, passing `training` to each."""
+    for layer in layers:
+        x = layer(x, training=training)
+    return x
+
+
+def build_layers(layers, input_shape):
+    """Builds `layers` in order from `input_shape`; returns the output shape."""
+    shape = tuple(input_shape)
+    for layer in layers:
+        if not layer.built:
+            layer.build(shape)
+        shape = tuple(layer.compute_output_shape(shape))
+    return shape
+
+
+def free_spatial(input_shape):
+    """Returns `input_shape` with the spatial dimensions set to `None`."""
+    shape = tuple(input_shape)
+    return (shape[0],) + (None,) * (len(shape) - 2) + (shape[-1],)

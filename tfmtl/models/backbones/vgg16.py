@@ -1,0 +1,211 @@
+"""VGG-16 trunk with batch norm, optionally DeepLab-LargeFOV (output stride 8).
+
+Reference: Simonyan & Zisserman, ICLR 2015; Chen et al., "DeepLab", TPAMI
+2017 (LargeFOV); the batch-norm variant used by NDDR-CNN (Gao et al., CVPR
+2019) and MTL-NAS (Gao et al., CVPR 2020).
+"""
+
+import keras
+
+from tfmtl.models.backbones import builders
+
+_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512,) * 3, (512,) * 3)
+
+
+@keras.saving.register_keras_serializable(package="tfmtl")
+class VGG16(keras.layers.Layer):
+    """VGG-16 convolutional stages; every convolution is conv + norm + ReLU.
+
+    `call` runs `stem` (an identity) and then every layer of `blocks`.
+    Unlike ResNet blocks, VGG blocks are plain stages (`keras.Sequential`):
+    they have no `residual`/`shortcut`, so block-skipping methods do not
+    apply. `stages` is the same list as `blocks`.
+
+    With `deeplab_largefov`, pool1-3 are 3x3/2 max pools, pool4 and pool5
+    are 3x3/1 max pools (pool5 followed by a 3x3/1 average pool), conv5 uses
+    dilation 2, and a last stage holds fc6 (3x3 conv, dilation 12, 1024
+    channels) and fc7 (1x1 conv, 1024 channels), each followed by dropout:
+    output stride 8, 1024 channels. Otherwise the pools are 2x2/2: output
+    stride 32, 512 channels.
+
+    By default a block is one VGG stage ending with its pooling (the NDDR-CNN
+    cut points; 6 blocks with LargeFOV, 5 without). With `per_conv_blocks`
+    every convolution is a block that starts with the preceding stage's
+    pooling (the 13 + 2 cut points of MTL-NAS); `stage_ends` then indexes the
+    last convolution of each stage.
+
+    Args:
+        deeplab_largefov: bool, DeepLab-LargeFOV variant (see above).
+        per_conv_blocks: bool, one block per convolution instead of per stage.
+        dropout: float, dropout rate after fc6 and fc7.
+        conv: convolution layer class or registered name.
+        norm: normalisation layer class or registered name.
+        norm_synchronized: bool, forwarded as `synchronized=True` to the
+            normalisation layers.
+        norm_momentum: float, moving-average momentum (0.95 = PyTorch 0.05,
+            as in MTL-NAS).
+        norm_epsilon: float, epsilon of the normalisation.
+        kernel_initializer: initializer of the convolution kernels.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        images: float tensor [B, H, W, 3].
+        training: bool, training mode of normalisation and dropout.
+
+    Example:
+
+    >>> backbone = VGG16()
+    >>> backbone(keras.ops.ones((1, 32, 32, 3))).shape
+    TensorShape([1, 4, 4, 1024])
+
+    Reference:
+        - [Simonyan & Zisserman, 2015](https://arxiv.org/abs/1409.1556)
+        - [Chen et al., 2017](https://arxiv.org/abs/1606.00915)
+        - [Gao et al., 2020](https://arxiv.org/abs/2003.14058)
+    """
+
+    def __init__(
+        self,
+        deeplab_largefov=True,
+        per_conv_blocks=False,
+        dropout=0.5,
+        conv="Conv2D",
+        norm="BatchNormalization",
+        norm_synchronized=False,
+        norm_momentum=0.95,
+        norm_epsilon=1e-3,
+        kernel_initializer="he_normal",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.deeplab_largefov = deeplab_largefov
+        self.per_conv_blocks = per_conv_blocks
+        self.dropout = dropout
+        self.conv = builders.resolve_layer_class(conv)
+        self.norm = builders.resolve_layer_class(norm)
+        self.norm_synchronized = norm_synchronized
+        self.norm_momentum = norm_momentum
+        self.norm_epsilon = norm_epsilon
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+        stages = []
+        for i, widths in enumerate(_STAGES):
+            dilation = 2 if i == 4 and deeplab_largefov else 1
+            units = [
+                self._unit(f, 3, dilation, f"conv{i + 1}_{j + 1}")
+                for j, f in enumerate(widths)
+            ]
+            stages.append((units, self._pool(i)))
+        if deeplab_largefov:
+            stages.append(
+                (
+                    [
+                        self._unit(1024, 3, 12, "fc6", dropout=True),
+                        self._unit(1024, 1, 1, "fc7", dropout=True),
+                    ],
+                    [],
+                )
+            )
+        block_layers, names, carry = [], [], []
+        self.stage_ends = []
+        for index, (units, pool) in enumerate(stages):
+            if per_conv_blocks:
+                # A stage's pooling starts the next stage's first block.
+                for unit in units:
+                    block_layers.append(carry + unit)
+                    names.append(unit[0].name.removesuffix("_conv"))
+                    carry = []
+                carry = pool
+            else:
+                block_layers.append([x for unit in units for x in unit] + pool)
+                names.append(f"stage{index + 1}")
+            self.stage_ends.append(len(block_layers) - 1)
+        block_layers[-1] += carry
+        self.stem = keras.layers.Identity(dtype=self.dtype_policy, name="stem")
+        self.blocks = [
+            keras.Sequential(layers, name=name)
+            for layers, name in zip(block_layers, names)
+        ]
+        self.output_channels = 1024 if deeplab_largefov else 512
+        self.output_stride = 8 if deeplab_largefov else 32
+
+    @property
+    def stages(self):
+        """The blocks (plain stages, see the class docstring)."""
+        return self.blocks
+
+    def _unit(self, filters, kernel_size, dilation, name, dropout=False):
+        layers = builders.make_conv(
+            self.conv,
+            filters,
+            kernel_size,
+            dilation_rate=dilation,
+            use_bias=True,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name=name + "_conv",
+        )
+        layers += [
+            builders.make_norm(
+                self.norm,
+                self.norm_synchronized,
+                self.norm_momentum,
+                self.norm_epsilon,
+                dtype=self.dtype_policy,
+                name=name + "_bn",
+            ),
+            keras.layers.ReLU(dtype=self.dtype_policy),
+        ]
+        if dropout:
+            layers.append(
+                keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+            )
+        return layers
+
+    def _pool(self, stage):
+        dtype = self.dtype_policy
+        if not self.deeplab_largefov:
+            return [keras.layers.MaxPooling2D(2, 2, dtype=dtype)]
+        strides = 2 if stage < 3 else 1
+        pools = [keras.layers.MaxPooling2D(3, strides, "same", dtype=dtype)]
+        if stage == 4:
+            # compat: TF "same" average pooling excludes the padded pixels.
+            pools.append(keras.layers.AveragePooling2D(3, 1, "same", dtype=dtype))
+        return pools
+
+    def build(self, input_shape):
+        shape = builders.free_spatial(input_shape)
+        self.stem.build(shape)
+        for block in self.blocks:
+            block.build(shape)
+            shape = tuple(block.compute_output_shape(shape))
+        self.built = True
+
+    def call(self, images, training=None):
+        x = self.stem(images, training=training)
+        return builders.apply_layers(self.blocks, x, training)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for block in self.blocks:
+            shape = tuple(block.compute_output_shape(shape))
+        return shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "deeplab_largefov": self.deeplab_largefov,
+                "per_conv_blocks": self.per_conv_blocks,
+                "dropout": self.dropout,
+                "conv": builders.layer_class_name(self.conv),
+                "norm": builders.layer_class_name(self.norm),
+                "norm_synchronized": self.norm_synchronized,
+                "norm_momentum": self.norm_momentum,
+                "norm_epsilon": self.norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config

@@ -1,0 +1,233 @@
+"""Tasks: what a model predicts, how it is scored and how it is trained.
+
+A `Task` is a frozen record (no subclassing): a name, a kind from the label
+layouts of `docs/design.md`, a head factory, a per-example loss and metrics.
+`build_tasks` makes the standard tasks from names so configurations stay
+short.
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tfmtl import losses
+from tfmtl.metrics import (
+    ClassificationMetrics,
+    DepthMetrics,
+    NormalsMetrics,
+    RegressionMetrics,
+    SegmentationMetrics,
+)
+from tfmtl.models.heads import ClassifierHead, DenseHead
+
+KINDS = (
+    "binary",
+    "classification",
+    "segmentation",
+    "depth",
+    "normals",
+    "regression",
+)
+DENSE_KINDS = ("segmentation", "depth", "normals", "regression")
+
+# Kinds guessed from a task's name when `build_tasks` is not told; every
+# other name is an image-level binary attribute.
+_KIND_BY_NAME = {
+    "segmentation": "segmentation",
+    "semantic": "segmentation",
+    "depth": "depth",
+    "depth_zbuffer": "depth",
+    "normals": "normals",
+    "normal": "normals",
+    "edges": "regression",
+    "edge_texture": "regression",
+    "keypoints": "regression",
+    "keypoints2d": "regression",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One prediction problem of a multi-task model.
+
+    Attributes:
+        name: Key of the task in batches, outputs and logs.
+        kind: One of `KINDS`; fixes the label layout (`docs/design.md`).
+        num_outputs: Channels of the prediction (classes for classifiers).
+        head: Zero-argument factory returning a fresh Keras head layer.
+        loss: `loss(labels, predictions) -> [B]` per-example loss.
+        metrics: Metric objects with `statistics` / `result`.
+    """
+
+    name: str
+    kind: str
+    num_outputs: int
+    head: Callable[[], Any]
+    loss: Callable[[Any, Any], Any]
+    metrics: tuple = ()
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"Task {self.name!r}: unknown kind {self.kind!r}; "
+                f"expected one of {KINDS}."
+            )
+
+    @property
+    def dense(self) -> bool:
+        """Whether the task predicts a map at the input resolution."""
+        return self.kind in DENSE_KINDS
+
+
+def _default_head(kind, num_outputs):
+    if kind in DENSE_KINDS:
+        return lambda: DenseHead(num_outputs=num_outputs)
+    return lambda: ClassifierHead(num_outputs=num_outputs)
+
+
+def make_task(
+    name: str,
+    kind: str,
+    *,
+    num_classes: int | None = None,
+    channels: int = 1,
+    ignore_label: int = 255,
+    head: Callable[[], Any] | None = None,
+) -> Task:
+    """Builds a standard task of the given kind.
+
+    Args:
+        name: Task name.
+        kind: One of `KINDS`.
+        num_classes: Classes for `classification` and `segmentation`.
+        channels: Output channels of a `regression` task.
+        ignore_label: Unlabelled value of segmentation maps.
+        head: Optional head factory replacing the default head.
+
+    Returns:
+        The `Task`.
+    """
+    if kind in ("classification", "segmentation") and not num_classes:
+        raise ValueError(f"Task {name!r} of kind {kind!r} needs num_classes.")
+    if kind == "binary":
+        num_outputs, loss = 2, losses.softmax_cross_entropy
+        metrics = (ClassificationMetrics(num_classes=2),)
+    elif kind == "classification":
+        num_outputs, loss = num_classes, losses.softmax_cross_entropy
+        metrics = (ClassificationMetrics(num_classes=num_classes),)
+    elif kind == "segmentation":
+        num_outputs = num_classes
+
+        def loss(labels, logits):
+            return losses.segmentation_cross_entropy(
+                labels, logits, ignore_label=ignore_label
+            )
+
+        metrics = (SegmentationMetrics(num_classes, ignore_label=ignore_label),)
+    elif kind == "depth":
+        num_outputs, loss, metrics = 1, losses.depth_l1, (DepthMetrics(),)
+    elif kind == "normals":
+        num_outputs, loss = 3, losses.normals_cosine
+        metrics = (NormalsMetrics(),)
+    elif kind == "regression":
+        num_outputs, loss = channels, losses.regression_l1
+        metrics = (RegressionMetrics(),)
+    else:
+        raise ValueError(f"Task {name!r}: unknown kind {kind!r}.")
+    return Task(
+        name=name,
+        kind=kind,
+        num_outputs=num_outputs,
+        head=head or _default_head(kind, num_outputs),
+        loss=loss,
+        metrics=metrics,
+    )
+
+
+def build_tasks(
+    names: Sequence[str],
+    *,
+    kinds: Mapping[str, str] | None = None,
+    num_classes: Mapping[str, int] | None = None,
+    heads: Mapping[str, Callable[[], Any]] | None = None,
+    ignore_label: int = 255,
+) -> list[Task]:
+    """Builds standard tasks from their names.
+
+    Args:
+        names: Task names, in order.
+        kinds: Kind per task; missing ones are guessed from the name
+            (`segmentation`, `depth`, `normals`, `edges`, ...), and any other
+            name is a binary attribute.
+        num_classes: Classes per classification / segmentation task.
+        heads: Head factory per task, replacing the default heads.
+        ignore_label: Unlabelled value of segmentation maps.
+
+    Returns:
+        A list of `Task`, one per name.
+    """
+    if not names:
+        raise ValueError("build_tasks needs at least one task name.")
+    if len(set(names)) != len(names):
+        raise ValueError(f"Duplicate task names in {list(names)}.")
+    kinds, num_classes, heads = kinds or {}, num_classes or {}, heads or {}
+    for mapping in (kinds, num_classes, heads):
+        unknown = set(mapping) - set(names)
+        if unknown:
+            raise ValueError(
+                f"Settings given for unknown tasks {sorted(unknown)}; "
+                f"tasks are {list(names)}."
+            )
+    return [
+        make_task(
+            name,
+            kinds.get(name, _KIND_BY_NAME.get(name, "binary")),
+            num_classes=num_classes.get(name),
+            ignore_label=ignore_label,
+            head=heads.get(name),
+        )
+        for name in names
+    ]
+
+
+def tasks_for(
+    source,
+    names: Sequence[str] | None = None,
+    *,
+    heads: Mapping[str, Callable[[], Any]] | None = None,
+    ignore_label: int = 255,
+) -> list[Task]:
+    """Builds standard tasks for a data source from its `task_kinds`.
+
+    Args:
+        source: A `DataSource` with `task_kinds` (and `num_classes` for its
+            segmentation / classification tasks, an int or a per-task dict).
+        names: Task names (default: every task of the source).
+        heads: Head factory per task, replacing the default heads.
+        ignore_label: Unlabelled value of segmentation maps.
+
+    Returns:
+        A list of `Task`.
+    """
+    kinds = dict(getattr(source, "task_kinds", {}))
+    names = list(names or kinds)
+    unknown = [n for n in names if kinds and n not in kinds]
+    if unknown:
+        raise ValueError(
+            f"Unknown tasks {unknown} for {type(source).__name__}; "
+            f"available: {sorted(kinds)}."
+        )
+    classes = getattr(source, "num_classes", None)
+    num_classes = {}
+    for name in names:
+        if kinds.get(name) in ("segmentation", "classification"):
+            num_classes[name] = (
+                classes[name] if isinstance(classes, Mapping) else classes
+            )
+    return build_tasks(
+        names,
+        kinds={n: kinds[n] for n in names if n in kinds},
+        num_classes=num_classes,
+        heads=heads,
+        ignore_label=ignore_label,
+    )

@@ -1,0 +1,69 @@
+"""Small known-good problems for tests, benchmarks and examples."""
+
+import keras
+
+from tfmtl import tasks as tasks_lib
+from tfmtl.data import SyntheticScenes
+from tfmtl.models.backbones import ResNet
+from tfmtl.sharing import HardSharing
+
+TINY_TASKS = ("segmentation", "depth", "attr_a0")
+
+
+def tiny_problem(
+    tasks=TINY_TASKS,
+    image_size=16,
+    widths=(8, 8, 16, 16),
+    global_batch_size=8,
+    learning_rate=0.05,
+    sync_batch_norm=False,
+    num_train=64,
+    num_validation=16,
+):
+    """Keyword arguments for `Controller` / `experiment.run`: a tiny run.
+
+    A ResNet-18 with narrow stages on 16x16 synthetic scenes: a few steps
+    take well under a second on a CPU.
+
+    Args:
+        tasks: Task names of `SyntheticScenes`.
+        image_size: Image side.
+        widths: ResNet stage widths.
+        global_batch_size: Training batch over all replicas.
+        learning_rate: SGD learning rate (momentum 0.9).
+        sync_batch_norm: Synchronise batch statistics across replicas.
+        num_train: Training examples.
+        num_validation: Validation examples.
+
+    Returns:
+        Dict with `tasks`, `sharing`, `optimizers`, `train_data`,
+        `global_batch_size`.
+    """
+    source = SyntheticScenes(
+        image_size=image_size,
+        num_train=num_train,
+        num_validation=num_validation,
+        num_test=num_validation,
+    )
+
+    def sharing():
+        return HardSharing(
+            ResNet(
+                depth=18,
+                stem="small",
+                widths=widths,
+                norm_synchronized=sync_batch_norm,
+            ),
+            tasks=tasks,
+        )
+
+    def optimizer():
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+
+    return {
+        "tasks": tasks_lib.tasks_for(source, tasks),
+        "sharing": sharing,
+        "optimizers": {"weights": optimizer},
+        "train_data": source,
+        "global_batch_size": global_batch_size,
+    }

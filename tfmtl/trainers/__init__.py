@@ -1,0 +1,33 @@
+"""Training: schedules, actions, step functions and outer loops."""
+
+from tfmtl.trainers.actions import (
+    Action,
+    EarlyStopping,
+    ExportBest,
+    NanGuard,
+    SaveCheckpoint,
+    StopTraining,
+    TrainingDivergedError,
+)
+from tfmtl.trainers.controller import Controller
+from tfmtl.trainers.distribute import ClusterInfo, make_strategy
+from tfmtl.trainers.schedules import Alternating, Joint, Plan, SampledTask
+from tfmtl.trainers.trainer import Trainer
+
+__all__ = [
+    "Action",
+    "Alternating",
+    "ClusterInfo",
+    "Controller",
+    "EarlyStopping",
+    "ExportBest",
+    "Joint",
+    "NanGuard",
+    "Plan",
+    "SampledTask",
+    "SaveCheckpoint",
+    "StopTraining",
+    "Trainer",
+    "TrainingDivergedError",
+    "make_strategy",
+]

@@ -1,0 +1,152 @@
+"""Actions: host-side hooks run between training steps or after evaluations.
+
+An action is called as `action(step, logs, controller)` on the host, eagerly.
+Train-time actions (`on="train"`) see the step's logs every `every_n_steps`;
+evaluation actions (`on="eval"`) see each evaluation's results. Actions are
+`tf.Module`s so their state (best value, patience counter) is checkpointed
+with the run and survives a restart.
+"""
+
+import math
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+
+class StopTraining(Exception):
+    """Raised by an action to end training cleanly (e.g. early stopping)."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """Raised when the loss is NaN or infinite; no checkpoint is written."""
+
+
+class Action(tf.Module):
+    """Base class.
+
+    Args:
+        every_n_steps: For train-time actions, how often to run.
+        on: "train" (after training steps) or "eval" (after evaluations).
+    """
+
+    def __init__(self, every_n_steps: int = 1, on: str = "train", name=None):
+        super().__init__(name=name)
+        if on not in ("train", "eval"):
+            raise ValueError(f"Action.on must be 'train' or 'eval', not {on!r}")
+        self.every_n_steps, self.on = int(every_n_steps), on
+
+    def __call__(self, step: int, logs: dict, controller) -> None:
+        raise NotImplementedError
+
+
+class NanGuard(Action):
+    """Stops with a clear error when any logged loss is not finite.
+
+    It runs before checkpointing, so the last checkpoint on disk is the last
+    good state; the error names it.
+    """
+
+    def __init__(self, every_n_steps: int = 1):
+        super().__init__(every_n_steps, "train")
+
+    def __call__(self, step, logs, controller):
+        bad = {
+            k: float(v)
+            for k, v in logs.items()
+            if k.startswith("loss") and not math.isfinite(float(v))
+        }
+        if bad:
+            raise TrainingDivergedError(
+                f"Non-finite loss at step {step}: {bad}. Last good "
+                f"checkpoint: {controller.latest_checkpoint()}. Lower the "
+                "learning rate or enable gradient clipping, then resume."
+            )
+
+
+class SaveCheckpoint(Action):
+    """Writes a checkpoint every `every_n_steps` training steps."""
+
+    def __init__(self, every_n_steps: int = 1000):
+        super().__init__(every_n_steps, "train")
+
+    def __call__(self, step, logs, controller):
+        controller.save_checkpoint()
+
+
+class EarlyStopping(Action):
+    """Stops training when an evaluation metric stops improving.
+
+    Args:
+        metric: Key in the evaluation results, e.g. "loss/total".
+        mode: "min" or "max".
+        patience: Evaluations without improvement before stopping.
+        min_delta: Smallest change counted as an improvement.
+    """
+
+    def __init__(
+        self, metric="loss/total", mode="min", patience=10, min_delta=0.0
+    ):
+        super().__init__(1, "eval")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        self.metric, self.mode = metric, mode
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        worst = np.inf if mode == "min" else -np.inf
+        self.best = tf.Variable(worst, dtype=tf.float64, trainable=False)
+        self.bad_evaluations = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def __call__(self, step, logs, controller):
+        value = _metric(logs, self.metric)
+        sign = 1.0 if self.mode == "min" else -1.0
+        if sign * (self.best.numpy() - value) > self.min_delta:
+            self.best.assign(value)
+            self.bad_evaluations.assign(0)
+            return
+        self.bad_evaluations.assign_add(1)
+        if self.bad_evaluations.numpy() >= self.patience:
+            raise StopTraining(
+                f"Early stopping at step {step}: {self.metric} has not "
+                f"improved on {self.best.numpy():.6g} for {self.patience} "
+                "evaluations."
+            )
+
+
+class ExportBest(Action):
+    """Keeps the best checkpoint (by an evaluation metric) in `model_dir/best`.
+
+    Args:
+        metric: Key in the evaluation results.
+        mode: "min" or "max".
+        export_model: Also export the model (SavedModel and .keras) there.
+    """
+
+    def __init__(self, metric="loss/total", mode="min", export_model=False):
+        super().__init__(1, "eval")
+        self.metric, self.mode, self.export_model = metric, mode, export_model
+        worst = np.inf if mode == "min" else -np.inf
+        self.best = tf.Variable(worst, dtype=tf.float64, trainable=False)
+
+    def __call__(self, step, logs, controller):
+        value = _metric(logs, self.metric)
+        better = value < self.best.numpy()
+        if self.mode == "max":
+            better = value > self.best.numpy()
+        if not better:
+            return
+        self.best.assign(value)
+        path = controller.save_best_checkpoint(step, {self.metric: value})
+        logging.info(
+            "New best %s = %.6g at step %d: %s", self.metric, value, step, path
+        )
+        if self.export_model:
+            controller.export(controller.best_dir)
+
+
+def _metric(logs, key):
+    if key not in logs:
+        raise KeyError(
+            f"Metric {key!r} is not in the evaluation results; available: "
+            f"{sorted(logs)}"
+        )
+    return float(logs[key])

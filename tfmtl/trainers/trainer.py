@@ -1,0 +1,227 @@
+"""Step functions: one training step and one evaluation step per replica.
+
+`Trainer` owns the model, tasks, optimizers and weighting of a run and turns
+a `Plan` into a traced distributed step. It never branches on a method's
+name: everything a method needs is declared by its parts (a weighting's
+`needs_gramian`, a sharing module's `variable_groups`, a regulariser's
+`add_loss`).
+"""
+
+import keras
+import tensorflow as tf
+
+from tfmtl.weighting import gramian as gramian_lib
+
+
+class Trainer:
+    """Traced train / eval steps under a `tf.distribute` strategy.
+
+    Args:
+        model: A built `MultiTaskModel` (variables created in the strategy's
+            scope).
+        tasks: Sequence of `Task`, in the model's order.
+        optimizers: Dict mapping variable group to a built Keras optimizer
+            (wrap in `keras.optimizers.LossScaleOptimizer` for float16).
+        weighting: A built `Weighting` for `len(tasks)` tasks.
+        strategy: The distribution strategy.
+        global_batch_size: Examples per step summed over replicas.
+    """
+
+    def __init__(
+        self, model, tasks, optimizers, weighting, strategy, global_batch_size
+    ):
+        self.model, self.weighting, self.strategy = model, weighting, strategy
+        self.tasks = {t.name: t for t in tasks}
+        self.task_names = tuple(self.tasks)
+        self.optimizers = dict(optimizers)
+        self.global_batch_size = int(global_batch_size)
+        self.variable_groups = self._collect_groups()
+        self._train_fns, self._eval_fn = {}, None
+
+    def _collect_groups(self):
+        groups = self.model.variable_groups()
+        groups["weights"] = groups.get("weights", []) + list(
+            self.weighting.trainable_variables
+        )
+        missing = [
+            g for g, v in groups.items() if v and g not in self.optimizers
+        ]
+        if missing:
+            raise ValueError(
+                f"No optimizer for variable groups {missing}; optimizers are "
+                f"given for {sorted(self.optimizers)}."
+            )
+        return groups
+
+    def check_plan(self, plan):
+        """Raises ValueError if a plan names unknown tasks or groups."""
+        unknown = [t for t in plan.tasks if t not in self.tasks]
+        if unknown:
+            raise ValueError(
+                f"Schedule uses unknown tasks {unknown}; tasks are "
+                f"{list(self.task_names)}."
+            )
+        bad = [g for g in plan.groups if g not in self.optimizers]
+        if bad:
+            raise ValueError(
+                f"Schedule updates groups {bad} that have no optimizer "
+                f"(optimizers: {sorted(self.optimizers)})."
+            )
+
+    # ------------------------------------------------------------------ train
+    def train_step(self, iterator, plan):
+        """Runs one distributed training step; returns host-side logs.
+
+        Runs eagerly on the host; the step itself is traced once per plan.
+        """
+        if plan not in self._train_fns:
+            self.check_plan(plan)
+
+            @tf.function
+            def step_fn(it):
+                batch = next(it)
+                sums, means = self.strategy.run(
+                    self._replica_train_step, args=(batch, plan)
+                )
+                reduce = self.strategy.reduce
+                out = {k: reduce("SUM", v, axis=None) for k, v in sums.items()}
+                out.update(
+                    {k: reduce("MEAN", v, axis=None) for k, v in means.items()}
+                )
+                return out
+
+            self._train_fns[plan] = step_fn
+        return self._train_fns[plan](iterator)
+
+    def _replica_train_step(self, batch, plan):
+        """One step on one replica. Runs inside `strategy.run`; traced."""
+        replicas = self.strategy.num_replicas_in_sync
+        context = tf.distribute.get_replica_context()
+        joint = plan.tasks == self.task_names
+        needs = self.weighting.needs_gramian if joint else None
+        variables = [v for g in plan.groups for v in self.variable_groups[g]]
+        scaling = any(
+            isinstance(self.optimizers[g], keras.optimizers.LossScaleOptimizer)
+            for g in plan.groups
+        )
+        with tf.GradientTape(persistent=bool(needs) or scaling) as tape:
+            outputs, features = self.model(
+                batch["image"],
+                tasks=plan.tasks,
+                training=True,
+                return_features=True,
+            )
+            local = tf.stack(
+                [
+                    tf.nn.compute_average_loss(
+                        self.tasks[t].loss(batch["labels"][t], outputs[t]),
+                        global_batch_size=self.global_batch_size,
+                    )
+                    for t in plan.tasks
+                ]
+            )
+            global_losses = tf.stop_gradient(local)
+            if replicas > 1:
+                global_losses = context.all_reduce("SUM", global_losses)
+            if joint:
+                gramian = None
+                if needs:
+                    with tape.stop_recording():
+                        gramian = self._gramian(tape, local, features, needs)
+                # The weighting sees the global losses as values while the
+                # gradient flows through this replica's share, scaled so
+                # that summing replicas' gradients gives the exact gradient
+                # of weighting(global losses).
+                losses = global_losses + replicas * (
+                    local - tf.stop_gradient(local)
+                )
+                objective = (
+                    self.weighting(losses, gramian=gramian, training=True)
+                    / replicas
+                )
+            else:
+                objective = tf.reduce_sum(local)
+            regularization = tf.constant(0.0)
+            if self.model.losses:
+                regularization = tf.nn.scale_regularization_loss(
+                    tf.add_n(
+                        [tf.cast(x, tf.float32) for x in self.model.losses]
+                    )
+                )
+            objective += regularization
+        self._apply(tape, objective, plan, variables, scaling)
+        sums = {f"loss/{t}": local[i] for i, t in enumerate(plan.tasks)}
+        sums["loss/objective"] = objective
+        sums["loss/regularization"] = regularization
+        means = {}
+        if joint:
+            w = tf.convert_to_tensor(self.weighting.task_weights)
+            for i, t in enumerate(plan.tasks):
+                means[f"weight/{t}"] = tf.cast(w[i], tf.float32)
+        return sums, means
+
+    def _gramian(self, tape, local, features, needs):
+        if needs == "representation":
+            unique = list({id(f): f for f in features.values()}.values())
+            return gramian_lib.representation_gramian(tape, local, unique)
+        shared = self.model.sharing.shared_variables()
+        return gramian_lib.parameter_gramian(tape, local, shared)
+
+    def _apply(self, tape, objective, plan, variables, scaling):
+        if not scaling:
+            grads = tape.gradient(objective, variables)
+        else:
+            grads = []
+            for g in plan.groups:
+                opt, group = self.optimizers[g], self.variable_groups[g]
+                scaled = (
+                    opt.scale_loss(objective)
+                    if isinstance(opt, keras.optimizers.LossScaleOptimizer)
+                    else objective
+                )
+                grads += tape.gradient(scaled, group)
+        start = 0
+        for g in plan.groups:
+            group = self.variable_groups[g]
+            pairs = [
+                (gr, v)
+                for gr, v in zip(grads[start : start + len(group)], group)
+                if gr is not None
+            ]
+            start += len(group)
+            if pairs:
+                self.optimizers[g].apply_gradients(pairs)
+
+    # ------------------------------------------------------------------- eval
+    def eval_step(self, batch):
+        """Sums of metric statistics and losses over one distributed batch.
+
+        Runs eagerly on the host; the step is traced once.
+        """
+        if self._eval_fn is None:
+
+            @tf.function
+            def eval_fn(b):
+                stats = self.strategy.run(self._replica_eval_step, args=(b,))
+                return tf.nest.map_structure(
+                    lambda x: self.strategy.reduce("SUM", x, axis=None), stats
+                )
+
+            self._eval_fn = eval_fn
+        return self._eval_fn(batch)
+
+    def _replica_eval_step(self, batch):
+        """Statistics on one replica. Runs inside `strategy.run`; traced."""
+        outputs = self.model(batch["image"], training=False)
+        stats = {}
+        for name, task in self.tasks.items():
+            labels, preds = batch["labels"][name], outputs[name]
+            per_example = task.loss(labels, preds)
+            entry = {
+                "loss_sum": tf.reduce_sum(per_example),
+                "count": tf.cast(tf.shape(per_example)[0], tf.float32),
+            }
+            for i, metric in enumerate(task.metrics):
+                entry[f"metric{i}"] = metric.statistics(labels, preds)
+            stats[name] = entry
+        return stats
