@@ -19,6 +19,7 @@ def tiny_problem(
     sync_batch_norm=False,
     num_train=64,
     num_validation=16,
+    norm="BatchNormalization",
 ):
     """Keyword arguments for `Controller` / `experiment.run`: a tiny run.
 
@@ -34,6 +35,7 @@ def tiny_problem(
         sync_batch_norm: Synchronise batch statistics across replicas.
         num_train: Training examples.
         num_validation: Validation examples.
+        norm: Normalisation layer class (or registered name) of the backbone.
 
     Returns:
         Dict with `tasks`, `sharing`, `optimizers`, `train_data`,
@@ -52,6 +54,7 @@ def tiny_problem(
                 depth=18,
                 stem="small",
                 widths=widths,
+                norm=norm,
                 norm_synchronized=sync_batch_norm,
             ),
             tasks=tasks,

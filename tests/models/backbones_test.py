@@ -111,7 +111,7 @@ def test_resnet_output_shapes(kwargs, size, expected):
 
 
 def test_resnet_dilation_layout_and_stage_ends():
-    backbone = ResNet(34, output_stride=8, widths=SMALL)
+    backbone = ResNet(34, output_stride=8, widths=(4, 8, 16, 32))
     assert backbone.stage_ends == [2, 6, 12, 15]
     starts = [0] + [end + 1 for end in backbone.stage_ends[:-1]]
     first = [backbone.blocks[i] for i in starts]
@@ -132,16 +132,20 @@ def test_resnet_call_is_stem_then_blocks():
 
 
 @pytest.mark.parametrize(
-    "block, channels",
+    "make_block, channels",
     [
-        (BasicBlock(8), 8),
-        (BasicBlock(8, strides=2, dilation_rate=2, use_projection=True), 4),
-        (BottleneckBlock(4, use_projection=True), 8),
-        (BottleneckBlock(4, strides=2, use_projection=True), 16),
+        (lambda: BasicBlock(8, dilation_rate=2), 8),
+        (lambda: BasicBlock(8, strides=2, use_projection=True), 4),
+        (lambda: BottleneckBlock(4, dilation_rate=2, use_projection=True), 8),
+        (lambda: BottleneckBlock(4, strides=2, use_projection=True), 16),
+        (lambda: BottleneckBlock(2), 8),
     ],
 )
 @pytest.mark.parametrize("training", [False, True])
-def test_block_is_relu_of_residual_plus_shortcut(block, channels, training):
+def test_block_is_relu_of_residual_plus_shortcut(
+    make_block, channels, training
+):
+    block = make_block()
     x = np.random.default_rng(1).normal(size=(2, 8, 8, channels))
     x = x.astype("float32")
     output = block(x, training=training)
@@ -165,16 +169,17 @@ def test_identity_block_rejects_shape_change():
 
 
 @pytest.mark.parametrize(
-    "backbone, num_convs",
+    "make_backbone, num_convs",
     [
-        (ResNet(18, widths=SMALL, conv=MarkedConv2D), 20),
-        (ResNet(34, widths=SMALL, conv="tfmtl_test>MarkedConv2D"), 36),
-        (ResNet(50, widths=SMALL, conv=MarkedConv2D, output_stride=8), 53),
-        (TAGResNet(8, conv=MarkedConv2D), 3),
-        (VGG16(conv=MarkedConv2D), 15),
+        (lambda: ResNet(18, widths=SMALL, conv=MarkedConv2D), 20),
+        (lambda: ResNet(34, widths=SMALL, conv="tfmtl_test>MarkedConv2D"), 36),
+        (lambda: ResNet(50, widths=SMALL, conv=MarkedConv2D), 53),
+        (lambda: TAGResNet(8, conv=MarkedConv2D), 3),
+        (lambda: VGG16(conv=MarkedConv2D), 15),
     ],
 )
-def test_custom_conv_and_norm_are_used_everywhere(backbone, num_convs):
+def test_custom_conv_is_used_everywhere(make_backbone, num_convs):
+    backbone = make_backbone()
     backbone.build((1, 32, 32, 3))
     layers = backbone._flatten_layers(include_self=False, recursive=True)
     convs = [x for x in layers if isinstance(x, keras.layers.Conv2D)]
@@ -186,12 +191,12 @@ def test_custom_conv_and_norm_are_used_everywhere(backbone, num_convs):
 
 
 def test_custom_norm_and_synchronized_flag():
-    backbone = ResNet(
-        18, widths=SMALL, norm=MarkedNorm, norm_synchronized=True
-    )
+    backbone = ResNet(18, widths=SMALL, norm=MarkedNorm, norm_synchronized=True)
     backbone.build((1, 32, 32, 3))
     layers = backbone._flatten_layers(include_self=False, recursive=True)
-    norms = [x for x in layers if isinstance(x, keras.layers.BatchNormalization)]
+    norms = [
+        x for x in layers if isinstance(x, keras.layers.BatchNormalization)
+    ]
     assert len(norms) == 20
     assert all(type(x) is MarkedNorm and x.synchronized for x in norms)
 
@@ -211,7 +216,9 @@ def test_tag_resnet_matches_reference_trunk():
     assert tuple(features.shape) == (2, 14_400)
     assert _num_trainable(trunk) == 1_728 + 2 * 36_864 + 3 * 128 == 75_840
     # GradNorm's "last shared layer" is the block's second conv kernel.
-    assert trunk.trainable_weights[-3] is trunk.blocks[0].residual_layers[3].kernel
+    assert (
+        trunk.trainable_weights[-3] is trunk.blocks[0].residual_layers[3].kernel
+    )
     assert trunk.blocks[0].use_projection is False
     assert trunk.stage_ends == [0]
 
@@ -245,17 +252,18 @@ def test_vgg16_variants():
 
 
 @pytest.mark.parametrize(
-    "layer, size",
+    "make_layer, size",
     [
-        (BasicBlock(8, strides=2, use_projection=True), 8),
-        (BottleneckBlock(2, dilation_rate=2, use_projection=True), 8),
-        (ResNet(18, output_stride=8, widths=SMALL), 32),
-        (ResNet(50, stem="small", widths=SMALL, conv=MarkedConv2D), 32),
-        (TAGResNet(8), 32),
-        (VGG16(per_conv_blocks=True), 32),
+        (lambda: BasicBlock(8, strides=2, use_projection=True), 8),
+        (lambda: BottleneckBlock(2, dilation_rate=2, use_projection=True), 8),
+        (lambda: ResNet(18, output_stride=8, widths=SMALL), 32),
+        (lambda: ResNet(50, stem="small", widths=SMALL, conv=MarkedConv2D), 32),
+        (lambda: TAGResNet(8), 32),
+        (lambda: VGG16(per_conv_blocks=True), 32),
     ],
 )
-def test_config_round_trip(layer, size):
+def test_config_round_trip(make_layer, size):
+    layer = make_layer()
     channels = 3 if size == 32 else 4
     x = np.random.default_rng(2).uniform(size=(1, size, size, channels))
     _assert_config_round_trip(layer, x.astype("float32"))
@@ -279,8 +287,8 @@ def test_keras_file_round_trip(tmp_path):
     actual = restored(images, training=False)
     for key in expected:
         np.testing.assert_allclose(actual[key], expected[key], atol=1e-5)
-    backbone = restored.layers[1]
-    assert isinstance(backbone, ResNet) and backbone.conv is MarkedConv2D
+    (backbone,) = [x for x in restored.layers if isinstance(x, ResNet)]
+    assert backbone.conv is MarkedConv2D
 
 
 def test_mixed_precision_features():

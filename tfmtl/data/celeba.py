@@ -122,11 +122,14 @@ class CelebA(DataSource):
         image.set_shape([self.image_size, self.image_size, 3])
         attributes = record["attributes"]
         labels = {
-            name: tf.cast(attributes[name], tf.int32) for name in self.attributes
+            name: tf.cast(attributes[name], tf.int32)
+            for name in self.attributes
         }
         return {"image": tf.clip_by_value(image, 0.0, 1.0), "labels": labels}
 
-    def read(self, split, shuffle_seed=None, skip=0, *, repeat=False, shard=None):
+    def read(
+        self, split, shuffle_seed=None, skip=0, *, repeat=False, shard=None
+    ):
         ds = self._records(split, shuffle_seed)
         if shuffle_seed is not None:
             buffer = self.shuffle_buffer_size or SPLIT_SIZES.get(split, 10_000)
@@ -139,4 +142,3 @@ class CelebA(DataSource):
         if shard is not None:
             ds = ds.shard(*shard)
         return ds.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE)
-

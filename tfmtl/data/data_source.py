@@ -1,4 +1,4 @@
-"""The `DataSource` contract: examples from an index stream, for resumable input.
+"""The `DataSource` contract: examples from an index stream, for resuming.
 
 A data source describes one data set. Most sources are *indexable*: example
 `i` of a split is a pure function of `i`, so `tfmtl.data.make_dataset` can

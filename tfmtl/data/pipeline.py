@@ -81,6 +81,8 @@ def make_dataset(
         tasks: task names to keep in `labels` (None: all of the source's).
         global_batch_size: examples per step over all replicas.
         shuffle: shuffle each epoch (as a pure function of `(seed, epoch)`).
+            Indexable sources of unknown size (`num_examples` None) are
+            unbounded streams and are read in index order.
         seed: the shuffle seed.
         repeat: repeat forever; otherwise one epoch.
         start_step: the training step to resume at; the first
@@ -107,9 +109,7 @@ def make_dataset(
     skip = start_step * global_batch_size
     batch_size, shard = global_batch_size, None
     if input_context is not None:
-        batch_size = input_context.get_per_replica_batch_size(
-            global_batch_size
-        )
+        batch_size = input_context.get_per_replica_batch_size(global_batch_size)
         if input_context.num_input_pipelines > 1:
             shard = (
                 input_context.num_input_pipelines,

@@ -21,7 +21,7 @@ _FOG_DISTANCE = 15.0
 _HUE_RANGE = 0.62  # hue of the colour factor: 0 (red) .. 0.62 (blue)
 # Positive rates 0.6 / 0.5 / 0.4: quantiles of the visible disc fraction
 # (measured on 20,000 training scenes) and of the colour factor.
-_DISC_FRACTION_THRESHOLDS = (0.038, 0.058, 0.082)
+_DISC_FRACTION_THRESHOLDS = (0.079, 0.108, 0.134)
 _COLOUR_THRESHOLDS = (0.4, 0.5, 0.6)
 _ATTRIBUTES = (
     "attr_a0",
@@ -73,7 +73,7 @@ class SyntheticScenes(DataSource):
     * `edges` (float32 [S, S, 1]): 1 on object boundaries (a pixel whose
       4-neighbour shows another object or the background), else 0.
     * `attr_a0..2` (binary): visible disc fraction (`mean(segmentation ==
-      1)`) above 0.038 / 0.058 / 0.082 (positive rates about .6 / .5 / .4).
+      1)`) above 0.079 / 0.108 / 0.134 (positive rates about .6 / .5 / .4).
     * `attr_b0..2` (binary): colour factor `u_B` above 0.4 / 0.5 / 0.6
       (shape hue above about 89 / 112 / 134 degrees).
     * `attr_c0` (binary): background lightness `l > 0.5`.
@@ -86,7 +86,10 @@ class SyntheticScenes(DataSource):
     within B correlate (about 0.67 to 0.82); `planted_groups()` returns
     `[A, B, rest]`. Among the dense tasks, segmentation and edges both come
     from the shape layout, depth and normals both from the geometry; group A
-    is also a function of the segmentation.
+    is also a function of the segmentation. Every attribute can be read off
+    the image: A from the visible disc area, B from the hue of any shape
+    pixel, `attr_c0` from the unstriped background tone, `attr_c1` from the
+    stripes (only a fully hidden background or shape set defeats this).
 
     Args:
         image_size: side S of the square images.
@@ -115,7 +118,9 @@ class SyntheticScenes(DataSource):
         num_classes=4,
     ):
         if not 3 <= num_classes <= len(_SHAPES) + 1:
-            raise ValueError(f"num_classes must be in [3, 5], not {num_classes}")
+            raise ValueError(
+                f"num_classes must be in [3, 5], not {num_classes}"
+            )
         self.image_size = image_size
         self.num_train = num_train
         self.num_validation = num_validation
@@ -153,126 +158,145 @@ class SyntheticScenes(DataSource):
             raise ValueError(f"Unknown split {split!r}; use {list(_SPLITS)}.")
         return _SPLITS[split]
 
-    def example(self, index, split):
+    def _draws(self, index, split_id):
+        """The uniform draws of one example: scene [10] and slots [K, 10]."""
         key = tf.constant([self.seed, 0x5CE7E5], tf.int64)
-        key = tf.random.experimental.stateless_fold_in(key, self._split_id(split))
+        key = tf.random.experimental.stateless_fold_in(key, split_id)
         key = tf.random.experimental.stateless_fold_in(
             key, tf.cast(index, tf.int64)
         )
         keys = tf.random.experimental.stateless_split(key, 2)
-        g = tf.random.stateless_uniform([10], seed=keys[0])
-        u = tf.random.stateless_uniform([_SLOTS, 10], seed=keys[1])
-        return self._render(g, u)
+        scene = tf.random.stateless_uniform([10], seed=keys[0])
+        slots = tf.random.stateless_uniform([_SLOTS, 10], seed=keys[1])
+        return scene, slots
+
+    def example(self, index, split):
+        # One scene per call, so that every example is computed with
+        # the same tensor shapes and is bit-identical wherever it falls in the
+        # stream (rendering several at once changes the last float bits).
+        scene, slots = self._draws(index, self._split_id(split))
+        batch = self._render(scene[None], slots[None])
+        return tf.nest.map_structure(lambda t: t[0], batch)
 
     def _render(self, g, u):
-        size = self.image_size
+        """Renders scenes from draws g [N, 10] and u [N, K, 10]."""
+        size, k = self.image_size, _DISC_SLOTS
         coords = (2.0 * tf.range(size, dtype=tf.float32) + 1.0) / size - 1.0
         y, x = tf.meshgrid(coords, coords, indexing="ij")  # [S, S]
-        slot = tf.range(_SLOTS)
-        n_disc = tf.cast(tf.floor(4.0 * g[0]), tf.int32)
-        n_other = 1 + tf.cast(tf.floor(3.0 * g[1]), tf.int32)
-        active = tf.where(
-            slot < _DISC_SLOTS, slot < n_disc, slot - _DISC_SLOTS < n_other
-        )
-        other = 2 + tf.cast(tf.floor(u[:, 9] * (self.num_classes - 2)), tf.int32)
-        cls = tf.where(slot < _DISC_SLOTS, 1, other)
+        slot = tf.range(_SLOTS)[None]  # [1, K]
+        n_disc = tf.cast(tf.floor(4.0 * g[:, :1]), tf.int32)
+        n_other = 1 + tf.cast(tf.floor(3.0 * g[:, 1:2]), tf.int32)
+        is_disc = tf.broadcast_to(slot < k, tf.shape(u[..., 0]))
+        active = tf.where(is_disc, slot < n_disc, slot - k < n_other)
+        shape = tf.cast(tf.floor(u[..., 9] * (self.num_classes - 2)), tf.int32)
+        cls = tf.where(is_disc, 1, 2 + shape)  # [N, K]
         # Depth layer = rank of the slot among the active ones.
-        order_key = tf.where(active, u[:, 8], 2.0 + u[:, 8])
-        rank = tf.argsort(tf.argsort(order_key))
+        order_key = tf.where(active, u[..., 8], 2.0 + u[..., 8])
+        rank = tf.argsort(tf.argsort(order_key, axis=1), axis=1)
         base = 2.0 + tf.cast(rank, tf.float32)
+        cx, cy = 1.5 * u[..., 0] - 0.75, 1.5 * u[..., 1] - 0.75
+        size_u, theta = u[..., 2], 2.0 * math.pi * u[..., 3]
+        tx, ty = u[..., 4] - 0.5, u[..., 5] - 0.5
+        radius = 0.2 + 0.25 * size_u
 
-        def per_slot(column):  # [K] -> [K, 1, 1]
-            return column[:, None, None]
+        def grid(value):  # [N, K'] -> [N, K', 1, 1]
+            return value[:, :, None, None]
 
-        dx = x - per_slot(1.5 * u[:, 0] - 0.75)
-        dy = y - per_slot(1.5 * u[:, 1] - 0.75)
-        theta = per_slot(2.0 * math.pi * u[:, 3])
-        rot_u = tf.cos(theta) * dx + tf.sin(theta) * dy
-        rot_v = -tf.sin(theta) * dx + tf.cos(theta) * dy
-        s = per_slot(u[:, 2])
-        radius, half_side = 0.2 + 0.25 * s, 0.15 + 0.2 * s
-        circum, arm = 0.25 + 0.25 * s, 0.2 + 0.25 * s
-        rho2 = dx**2 + dy**2
-        triangle = tf.ones_like(dx, tf.bool)
-        for i in range(3):
-            phi = theta + 2.0 * math.pi * i / 3.0
-            inside = tf.cos(phi) * dx + tf.sin(phi) * dy < 0.5 * circum
-            triangle &= inside
-        au, av = tf.abs(rot_u), tf.abs(rot_v)
-        masks = tf.stack(
-            [
-                rho2 < radius**2,
-                tf.maximum(au, av) < half_side,
-                triangle,
-                ((au < arm) & (av < arm / 3)) | ((au < arm / 3) & (av < arm)),
-            ],
-            axis=-1,
-        )  # [K, S, S, shape]
-        pick = tf.one_hot(cls - 1, len(_SHAPES), on_value=True, off_value=False)
-        mask = tf.reduce_any(masks & pick[:, None, None, :], axis=-1)
-        mask &= per_slot(active)
-
-        is_disc = per_slot(cls == 1)
-        dome = tf.sqrt(tf.maximum(radius**2 - rho2, 0.0))
-        tx, ty = per_slot(u[:, 4] - 0.5), per_slot(u[:, 5] - 0.5)
-        plane = 0.4 + tx * dx + ty * dy
-        depth_k = per_slot(base) + tf.where(is_disc, radius - dome, plane)
-        disc_n = tf.stack([dx, -dy, dome], -1) / radius[..., None]
-        plane_n = tf.stack([tx, -ty, tf.ones_like(tx)], -1)
-        plane_n = tf.broadcast_to(plane_n, disc_n.shape)
-        normal_k = tf.where(is_disc[..., None], disc_n, plane_n)
-
-        gx, gy = g[8] - 0.5, g[9] - 0.5
-        bg_depth = 10.0 + gx * x + gy * y
-        bg_normal = tf.broadcast_to(tf.stack([gx, -gy, 1.0]), [size, size, 3])
+        # Discs (slots < k): hemispherical domes.
+        dx, dy = x - grid(cx[:, :k]), y - grid(cy[:, :k])
+        r2 = grid(radius[:, :k]) ** 2
+        inside = (dx**2 + dy**2 < r2) & grid(active[:, :k])
+        dome = tf.sqrt(tf.nn.relu(r2 - dx**2 - dy**2))
+        disc_depth = grid(base[:, :k] + radius[:, :k]) - dome
+        # Other shapes (slots >= k): tilted planes.
+        dx, dy = x - grid(cx[:, k:]), y - grid(cy[:, k:])
+        cos, sin = grid(tf.cos(theta[:, k:])), grid(tf.sin(theta[:, k:]))
+        au, av = tf.abs(cos * dx + sin * dy), tf.abs(cos * dy - sin * dx)
+        s = grid(size_u[:, k:])
+        mask = tf.maximum(au, av) < 0.15 + 0.2 * s  # square
+        if self.num_classes > 3:
+            triangle = tf.ones_like(mask)
+            for i in range(3):
+                phi = theta[:, k:] + 2.0 * math.pi * i / 3.0
+                along = grid(tf.cos(phi)) * dx + grid(tf.sin(phi)) * dy
+                triangle &= along < 0.125 + 0.125 * s
+            mask = tf.where(grid(cls[:, k:] == 3), triangle, mask)
+        if self.num_classes > 4:
+            arm = 0.2 + 0.25 * s
+            cross = (tf.minimum(au, av) < arm / 3) & (tf.maximum(au, av) < arm)
+            mask = tf.where(grid(cls[:, k:] == 4), cross, mask)
+        mask &= grid(active[:, k:])
+        plane_depth = grid(base[:, k:] + 0.4) + grid(tx[:, k:]) * dx
+        plane_depth += grid(ty[:, k:]) * dy
+        gx, gy = g[:, 8] - 0.5, g[:, 9] - 0.5
+        bg_depth = 10.0 + gx[:, None, None] * x + gy[:, None, None] * y
         depths = tf.concat(
-            [tf.where(mask, depth_k, float("inf")), bg_depth[None]], 0
+            [
+                tf.where(inside, disc_depth, float("inf")),
+                tf.where(mask, plane_depth, float("inf")),
+                bg_depth[:, None],
+            ],
+            1,
         )
-        winner = tf.argmin(depths, axis=0, output_type=tf.int32)  # [S, S]
-        hot = tf.one_hot(winner, _SLOTS + 1)  # [S, S, K + 1]
-        normals = tf.einsum(
-            "hwk,khwc->hwc", hot, tf.concat([normal_k, bg_normal[None]], 0)
-        )
+        winner = tf.argmin(depths, axis=1, output_type=tf.int32)  # [N, S, S]
+        depth = tf.reduce_min(depths, axis=1)[..., None]
+        background = winner == _SLOTS
+
+        # Per-pixel parameters of the visible surface; the background is a
+        # plane slot with slopes (gx, gy).
+        def visible(value, background_value):
+            table = tf.concat([value, background_value[:, None]], 1)
+            return tf.gather(table, winner, batch_dims=1)
+
+        zero = tf.zeros_like(gx)
+        dome_px = visible(tf.cast(is_disc, tf.float32), zero) > 0.5
+        px, py = x - visible(cx, zero), y - visible(cy, zero)
+        r_px = visible(radius, zero + 1.0)
+        z_dome = tf.sqrt(tf.nn.relu(r_px**2 - px**2 - py**2))
+        disc_n = tf.stack([px, -py, z_dome], -1) / r_px[..., None]
+        slope_x, slope_y = visible(tx, gx), visible(ty, gy)
+        plane_n = tf.stack([slope_x, -slope_y, tf.ones_like(slope_x)], -1)
+        normals = tf.where(dome_px[..., None], disc_n, plane_n)
         normals = tf.math.l2_normalize(normals, axis=-1)
-        depth = tf.reduce_min(depths, axis=0)[..., None]
-        seg = tf.gather(tf.concat([cls, [0]], 0), winner)
+        seg = visible(cls, tf.zeros_like(cls[:, 0]))
 
         hsv = tf.stack(
             [
-                tf.fill([_SLOTS], _HUE_RANGE * g[2]),
-                0.55 + 0.45 * u[:, 6],
-                0.6 + 0.4 * u[:, 7],
+                tf.broadcast_to(_HUE_RANGE * g[:, 2:3], tf.shape(cx)),
+                0.55 + 0.45 * u[..., 6],
+                0.6 + 0.4 * u[..., 7],
             ],
             -1,
         )
-        albedo = tf.gather(tf.image.hsv_to_rgb(hsv), tf.minimum(winner, _SLOTS - 1))
+        albedo = visible(tf.image.hsv_to_rgb(hsv), tf.zeros_like(hsv[:, 0]))
         light = tf.math.l2_normalize(tf.constant(_LIGHT), -1)
         shade = 0.3 + 0.7 * tf.nn.relu(tf.reduce_sum(normals * light, -1))
         fog = 1.0 - tf.exp(-depth / _FOG_DISTANCE)
         shapes_rgb = (1.0 - fog) * shade[..., None] * albedo + fog * _FOG_GREY
-        angle, period = math.pi * g[6], 0.2 + 0.3 * g[7]
+
+        def scene(value):  # [N] -> [N, 1, 1]
+            return value[:, None, None]
+
+        angle, period = math.pi * g[:, 6], 0.2 + 0.3 * g[:, 7]
         wave = tf.sin(
-            2.0 * math.pi * (x * tf.cos(angle) + y * tf.sin(angle)) / period
-            + 2.0 * math.pi * g[5]
+            2.0 * math.pi * scene(tf.cos(angle) / period) * x
+            + 2.0 * math.pi * scene(tf.sin(angle) / period) * y
+            + scene(2.0 * math.pi * g[:, 5])
         )
-        striped = g[4] < 0.5
-        lightness = 0.15 + 0.7 * g[3]
-        bg = lightness * tf.where((wave > 0.0) & striped, 0.6, 1.0)
-        image = tf.where((winner == _SLOTS)[..., None], bg[..., None], shapes_rgb)
+        striped = g[:, 4] < 0.5
+        dark = (wave > 0.0) & scene(striped)
+        bg = scene(0.15 + 0.7 * g[:, 3]) * tf.where(dark, 0.6, 1.0)
+        image = tf.where(background[..., None], bg[..., None], shapes_rgb)
 
-        padded = tf.pad(winner, [[1, 1], [1, 1]], mode="SYMMETRIC")
-        neighbours = [
-            padded[:-2, 1:-1],
-            padded[2:, 1:-1],
-            padded[1:-1, :-2],
-            padded[1:-1, 2:],
-        ]
-        edge = tf.reduce_any(tf.stack([n != winner for n in neighbours]), 0)
+        padded = tf.pad(winner, [[0, 0], [1, 1], [1, 1]], mode="SYMMETRIC")
+        edge = tf.zeros_like(background)
+        for di, dj in ((0, 1), (2, 1), (1, 0), (1, 2)):
+            edge |= padded[:, di : di + size, dj : dj + size] != winner
 
-        disc_fraction = tf.reduce_mean(tf.cast(seg == 1, tf.float32))
+        disc_fraction = tf.reduce_mean(tf.cast(seg == 1, tf.float32), [1, 2])
         values = [disc_fraction > t for t in _DISC_FRACTION_THRESHOLDS]
-        values += [g[2] > t for t in _COLOUR_THRESHOLDS]
-        values += [g[3] > 0.5, striped]
+        values += [g[:, 2] > t for t in _COLOUR_THRESHOLDS]
+        values += [g[:, 3] > 0.5, striped]
         labels = {
             "segmentation": seg,
             "depth": depth,

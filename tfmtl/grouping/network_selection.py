@@ -78,13 +78,13 @@ def _prepare(affinity, tasks, method):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if isinstance(affinity, Mapping):
-        names = tuple(affinity) if tasks is None else tuple(tasks)
-        matrix = [[affinity[t][s] for s in names] for t in names]
-    else:
-        matrix = affinity
-    a = np.asarray(matrix, dtype=np.float64)
+        tasks = tuple(affinity) if tasks is None else tasks
+        affinity = [[affinity[t][s] for s in tasks] for t in tasks]
+    a = np.asarray(affinity, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] != a.shape[1] or not a.size:
-        raise ValueError(f"affinity must be a non-empty square matrix: {a.shape}")
+        raise ValueError(
+            f"affinity must be a non-empty square matrix: {a.shape}"
+        )
     n = a.shape[0]
     names = tuple(range(n)) if tasks is None else tuple(tasks)
     if len(names) != n or len(set(names)) != n:
@@ -110,6 +110,9 @@ def _prepare(affinity, tasks, method):
 
 
 def _check_budget(budget, n):
+    # compat: the notebooks accept any `splits`; more groups than tasks never
+    # helps (an optimal selection needs one served task per group), so a
+    # budget above n is rejected as a likely mistake.
     if not 1 <= budget <= n:
         raise ValueError(f"budget must be in [1, {n}] for {n} tasks: {budget}")
 
@@ -190,7 +193,10 @@ def _branch_and_bound(table, groups, n, budget):
                 continue
             visit(j + 1, new, cov, combo + (j,), r - 1)
 
-    for k in range(1, budget + 1):  # Fewer groups first: they win ties.
+    # compat: the notebooks keep the first optimum of their depth-first order,
+    # which may carry a group that serves no task (e.g. Taskonomy TAG, B=4).
+    # Fewer groups win ties here, then the lexicographically first groups.
+    for k in range(1, budget + 1):
         visit(0, np.full(n, -np.inf), 0, (), k)
     return best[1]
 
@@ -201,7 +207,9 @@ def select_groups(affinity, budget, *, tasks=None, method="tag"):
     Args:
         affinity: `[n, n]` array `A[target][source]`, or a dict of dicts
             `{target: {source: value}}` (the notebooks' layout). For HOA,
-            validation error or loss of the target trained with the source.
+            validation error or loss of the target trained with the source
+            (convert accuracy to error, 100 - accuracy, as the notebook
+            does).
         budget: maximum number of groups (networks), `1 <= budget <= n`.
         tasks: task names in matrix order (default: keys or `0..n-1`).
         method: `"tag"` or `"cs"` (maximise) or `"hoa"` (minimise).
@@ -263,8 +271,11 @@ def random_groups(tasks, budget, seed=0):
     tasks = tuple(tasks)
     _check_budget(budget, len(tasks))
     rng = np.random.default_rng(seed)
-    while len(set(labels := rng.integers(budget, size=len(tasks)))) < budget:
-        pass
-    groups = [tuple(t for t, lab in zip(tasks, labels) if lab == k)
-              for k in range(budget)]
+    labels = rng.integers(budget, size=len(tasks))
+    while len(np.unique(labels)) < budget:
+        labels = rng.integers(budget, size=len(tasks))
+    groups = [
+        tuple(t for t, lab in zip(tasks, labels) if lab == k)
+        for k in range(budget)
+    ]
     return tuple(sorted(groups, key=lambda g: tasks.index(g[0])))

@@ -3,6 +3,7 @@
 from tfmtl.trainers.actions import (
     Action,
     EarlyStopping,
+    Evaluate,
     ExportBest,
     NanGuard,
     SaveCheckpoint,
@@ -20,6 +21,7 @@ __all__ = [
     "ClusterInfo",
     "Controller",
     "EarlyStopping",
+    "Evaluate",
     "ExportBest",
     "Joint",
     "NanGuard",

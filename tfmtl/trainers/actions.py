@@ -41,7 +41,8 @@ class Action(tf.Module):
 
 
 class NanGuard(Action):
-    """Stops with a clear error when any logged loss is not finite.
+    """Stops with a clear error when a logged loss or gradient norm is not
+    finite.
 
     It runs before checkpointing, so the last checkpoint on disk is the last
     good state; the error names it.
@@ -54,7 +55,8 @@ class NanGuard(Action):
         bad = {
             k: float(v)
             for k, v in logs.items()
-            if k.startswith("loss") and not math.isfinite(float(v))
+            if k.startswith(("loss", "grad_norm"))
+            and not math.isfinite(float(v))
         }
         if bad:
             raise TrainingDivergedError(
@@ -72,6 +74,22 @@ class SaveCheckpoint(Action):
 
     def __call__(self, step, logs, controller):
         controller.save_checkpoint()
+
+
+class Evaluate(Action):
+    """Runs `controller.evaluate(steps)` every `every_n_steps` steps.
+
+    Args:
+        every_n_steps: Steps between evaluations.
+        steps: Batches per evaluation (None: the whole split).
+    """
+
+    def __init__(self, every_n_steps: int = 1000, steps=None):
+        super().__init__(every_n_steps, "train")
+        self.steps = steps
+
+    def __call__(self, step, logs, controller):
+        controller.evaluate(self.steps)
 
 
 class EarlyStopping(Action):

@@ -19,7 +19,12 @@ from absl import logging
 from tfmtl.data.pipeline import make_dataset
 from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.trainers import summaries
-from tfmtl.trainers.actions import NanGuard, SaveCheckpoint, StopTraining
+from tfmtl.trainers.actions import (
+    Evaluate,
+    NanGuard,
+    SaveCheckpoint,
+    StopTraining,
+)
 from tfmtl.trainers.distribute import ClusterInfo
 from tfmtl.trainers.schedules import Joint
 from tfmtl.trainers.trainer import Trainer
@@ -113,8 +118,8 @@ class Controller:
                 )
         if mixed_precision:
             keras.mixed_precision.set_global_policy(mixed_precision)
-        self.actions = [NanGuard()] + list(actions)
-        self.actions.append(SaveCheckpoint(checkpoint_every))
+        self.actions = list(actions)
+        self.checkpoint_every = int(checkpoint_every)
         self._build(
             sharing, optimizers, weighting, mixed_precision, max_checkpoints
         )
@@ -122,6 +127,7 @@ class Controller:
             summary_dir or self.model_dir, self.cluster.is_chief
         )
         self._iterators = {}
+        self.last_evaluation = {}
 
     # ------------------------------------------------------------ building
     def _build(self, sharing, optimizers, weighting, precision, max_to_keep):
@@ -141,8 +147,19 @@ class Controller:
             self.model = MultiTaskModel(
                 _instantiate(sharing), {t.name: t.head() for t in self.tasks}
             )
-            self.model(tf.zeros((1, *self.image_shape)), training=False)
-            self.weighting = _instantiate(weighting or EW)
+            outputs = self.model(
+                tf.zeros((1, *self.image_shape)), training=False
+            )
+            if self.strategy.num_replicas_in_sync > 1:
+                _synchronize_batch_norm(self.model)
+            _check_label_shapes(self.tasks, example["labels"], outputs)
+            # Weightings always compute in float32, whatever the policy.
+            policy = keras.mixed_precision.global_policy()
+            keras.mixed_precision.set_global_policy("float32")
+            try:
+                self.weighting = _instantiate(weighting or EW)
+            finally:
+                keras.mixed_precision.set_global_policy(policy)
             self.weighting.build(len(self.tasks))
             groups = self.model.variable_groups()
             groups["weights"] = groups.get("weights", []) + list(
@@ -170,17 +187,18 @@ class Controller:
             name: tf.Variable(0, dtype=tf.int64, trainable=False)
             for name in self.train_splits
         }
+        # compat: Keras 3 layers hide lists and dicts of sublayers from
+        # tf.train.Checkpoint (only Keras' own saving sees them), so the
+        # model's and weighting's variables are checkpointed as ordered lists;
+        # the same configuration always lists them in the same order.
         state = tf.Module()
-        state.optimizers, state.data, state.actions = (
-            self.optimizers,
-            self.data_positions,
-            self.actions,
-        )
+        state.model = list(self.model.weights)
+        state.weighting = list(self.weighting.weights)
+        state.optimizers = self.optimizers
+        state.data = self.data_positions
+        state.actions = self.actions
         self.checkpoint = tf.train.Checkpoint(
-            step=self.global_step,
-            model=self.model,
-            weighting=self.weighting,
-            state=state,
+            step=self.global_step, state=state
         )
         directory = self.model_dir
         if not self.cluster.is_chief:
@@ -275,6 +293,14 @@ class Controller:
         self._writers.write_start(self.hparams, self.config_text, self.step)
         logs, window, started = {}, summaries.Window(), time.time()
         first_step, last_time = self.step, time.time()
+        # Order matters: the NaN guard runs before anything is saved, and
+        # evaluation (with its actions) before the checkpoint of the step.
+        train_actions = [NanGuard()] + [
+            a for a in self.actions if a.on == "train"
+        ]
+        if eval_every:
+            train_actions.append(Evaluate(eval_every, eval_steps))
+        train_actions.append(SaveCheckpoint(self.checkpoint_every))
         try:
             while self.step < steps:
                 plan = self.schedule(self.step)
@@ -284,7 +310,6 @@ class Controller:
                 logs = {k: float(v) for k, v in logs.items()}
                 window.add(logs)
                 step = self.step
-                self._run_actions("train", step, logs)
                 if step % self.summary_every == 0 or step == steps:
                     now = time.time()
                     rate = (
@@ -301,24 +326,19 @@ class Controller:
                         step, steps, averaged, rate, first_step, started
                     )
                     window, last_time = summaries.Window(), now
-                if eval_every and step % eval_every == 0 and step < steps:
-                    self.evaluate(eval_steps)
+                for action in train_actions:
+                    if step % action.every_n_steps == 0:
+                        action(step, logs, self)
         except StopTraining as stop:
             logging.info("%s", stop)
-        if self.manager.latest_checkpoint != self._checkpoint_prefix():
-            self.save_checkpoint()
+        self.save_checkpoint()
         self._writers.flush()
         return logs
 
-    def _checkpoint_prefix(self):
-        return os.path.join(self.manager.directory, f"ckpt-{self.step}")
-
-    def _run_actions(self, on, step, logs):
+    def _run_eval_actions(self, step, results):
         for action in self.actions:
-            if action.on == on and (
-                on == "eval" or step % action.every_n_steps == 0
-            ):
-                action(step, logs, self)
+            if action.on == "eval":
+                action(step, results, self)
 
     # ----------------------------------------------------------- evaluation
     def evaluate(self, steps=None, checkpoint=None):
@@ -370,7 +390,8 @@ class Controller:
             step,
             ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())),
         )
-        self._run_actions("eval", step, results)
+        self.last_evaluation = {"step": step, "results": results}
+        self._run_eval_actions(step, results)
         return results
 
     def _results(self, totals):
@@ -402,9 +423,11 @@ class Controller:
         }
 
     def train_and_evaluate(self, train_steps, eval_every, eval_steps=None):
-        """Alternates training and evaluation; returns the final results."""
+        """Trains with periodic evaluation; returns the final results."""
         self.train(train_steps, eval_every=eval_every, eval_steps=eval_steps)
-        return self.evaluate(eval_steps)
+        if self.last_evaluation.get("step") != self.step:
+            self.evaluate(eval_steps)
+        return self.last_evaluation["results"]
 
     # --------------------------------------------------------------- export
     def export(self, export_dir=None):
@@ -443,6 +466,36 @@ class Controller:
             self.model.save(keras_path)
         logging.info("Exported to %s", export_dir)
         return export_dir
+
+
+def _synchronize_batch_norm(model):
+    """Makes every BatchNormalization layer use cross-replica statistics.
+
+    Unsynchronised layers would give each replica its own batch statistics
+    and moving averages, so two replicas would not compute the update of one
+    device on the same global batch.
+    """
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+
+
+def _check_label_shapes(tasks, label_specs, outputs):
+    """Raises ValueError when a task's labels cannot match its predictions."""
+    for task in tasks:
+        label = tuple(label_specs[task.name].shape[1:])
+        pred = tuple(outputs[task.name].shape[1:])
+        if task.kind in ("binary", "classification", "segmentation"):
+            expected = pred[:-1]
+        else:
+            expected = pred
+        if label != expected:
+            raise ValueError(
+                f"Task {task.name!r} ({task.kind}): the data gives labels of "
+                f"shape {label} per example but the model predicts {pred}, "
+                f"which needs labels of shape {expected}. Check the task's "
+                "kind / channels and the data source."
+            )
 
 
 def _learning_rate(optimizer):

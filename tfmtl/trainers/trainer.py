@@ -95,8 +95,6 @@ class Trainer:
 
     def _replica_train_step(self, batch, plan):
         """One step on one replica. Runs inside `strategy.run`; traced."""
-        replicas = self.strategy.num_replicas_in_sync
-        context = tf.distribute.get_replica_context()
         joint = plan.tasks == self.task_names
         needs = self.weighting.needs_gramian if joint else None
         variables = [v for g in plan.groups for v in self.variable_groups[g]]
@@ -120,24 +118,15 @@ class Trainer:
                     for t in plan.tasks
                 ]
             )
-            global_losses = tf.stop_gradient(local)
-            if replicas > 1:
-                global_losses = context.all_reduce("SUM", global_losses)
             if joint:
                 gramian = None
                 if needs:
                     with tape.stop_recording():
                         gramian = self._gramian(tape, local, features, needs)
-                # The weighting sees the global losses as values while the
-                # gradient flows through this replica's share, scaled so
-                # that summing replicas' gradients gives the exact gradient
-                # of weighting(global losses).
-                losses = global_losses + replicas * (
-                    local - tf.stop_gradient(local)
-                )
-                objective = (
-                    self.weighting(losses, gramian=gramian, training=True)
-                    / replicas
+                # Weightings take this replica's share of the losses and
+                # all-reduce whatever they compute from loss values.
+                objective = self.weighting(
+                    local, gramian=gramian, training=True
                 )
             else:
                 objective = tf.reduce_sum(local)
@@ -149,11 +138,14 @@ class Trainer:
                     )
                 )
             objective += regularization
-        self._apply(tape, objective, plan, variables, scaling)
+        grad_norm = self._apply(tape, objective, plan, variables, scaling)
         sums = {f"loss/{t}": local[i] for i, t in enumerate(plan.tasks)}
         sums["loss/objective"] = objective
         sums["loss/regularization"] = regularization
-        means = {}
+        # This replica's gradient norm, averaged over replicas (the exact norm
+        # on one device); the NaN guard stops on a non-finite value before a
+        # bad update is checkpointed.
+        means = {} if grad_norm is None else {"grad_norm": grad_norm}
         if joint:
             w = tf.convert_to_tensor(self.weighting.task_weights)
             for i, t in enumerate(plan.tasks):
@@ -191,6 +183,14 @@ class Trainer:
             start += len(group)
             if pairs:
                 self.optimizers[g].apply_gradients(pairs)
+        present = [g for g in grads if g is not None]
+        if scaling:
+            # Scaled float16 gradients may overflow by design (the loss scale
+            # optimizer then skips the step), so no norm is reported.
+            return None
+        if not present:
+            return tf.constant(0.0)
+        return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in present])
 
     # ------------------------------------------------------------------- eval
     def eval_step(self, batch):

@@ -84,7 +84,9 @@ class BasicBlock(keras.layers.Layer):
         self.shortcut_layers = []
         if use_projection:
             self.shortcut_layers = [
-                *self._make_conv(self.output_channels, 1, strides, 1, "proj_conv"),
+                *self._make_conv(
+                    self.output_channels, 1, strides, 1, "proj_conv"
+                ),
                 self._make_norm("proj_bn"),
             ]
 

@@ -80,7 +80,9 @@ def make_conv(
         if pad:
             layers.append(
                 keras.layers.ZeroPadding2D(
-                    pad, dtype=dtype, name=None if name is None else name + "_pad"
+                    pad,
+                    dtype=dtype,
+                    name=None if name is None else name + "_pad",
                 )
             )
         padding = "valid"

@@ -144,6 +144,10 @@ class ResNet(keras.layers.Layer):
         self.stage_ends = []
         stride, dilation = _STEM_STRIDES[stem_type], 1
         channels = self.widths[0]
+        # compat: torchvision keeps the previous dilation in the first block of
+        # a dilated stage, and AdaShare also projects the shortcut when only
+        # the dilation changes; here every block of a stage shares its
+        # dilation and projections depend on stride and channels only.
         for stage, (width, count) in enumerate(zip(self.widths, counts)):
             stage_stride = 1 if stage == 0 else 2
             if stride * stage_stride > output_stride:
@@ -175,8 +179,11 @@ class ResNet(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = builders.free_spatial(input_shape)
-        self.stem.build(shape)
-        builders.build_layers(self.blocks, self.stem.compute_output_shape(shape))
+        if not self.stem.built:
+            self.stem.build(shape)
+        builders.build_layers(
+            self.blocks, self.stem.compute_output_shape(shape)
+        )
         self.built = True
 
     def call(self, images, training=None):

@@ -119,11 +119,13 @@ class TAGResNet(keras.layers.Layer):
 
     def build(self, input_shape):
         shape = tuple(input_shape)
-        self.stem.build(shape)
+        if not self.stem.built:
+            self.stem.build(shape)
         shape = builders.build_layers(
             self.blocks, self.stem.compute_output_shape(shape)
         )
-        self.pool.build(shape)
+        if not self.pool.built:
+            self.pool.build(shape)
         self.built = True
 
     def call(self, images, training=None):

@@ -140,7 +140,7 @@ class VGG16(keras.layers.Layer):
             filters,
             kernel_size,
             dilation_rate=dilation,
-            use_bias=True,
+            use_bias=True,  # Keeps DeepLab's checkpoint layout (bias + BN).
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
             name=name + "_conv",
@@ -170,15 +170,16 @@ class VGG16(keras.layers.Layer):
         pools = [keras.layers.MaxPooling2D(3, strides, "same", dtype=dtype)]
         if stage == 4:
             # compat: TF "same" average pooling excludes the padded pixels.
-            pools.append(keras.layers.AveragePooling2D(3, 1, "same", dtype=dtype))
+            pools.append(
+                keras.layers.AveragePooling2D(3, 1, "same", dtype=dtype)
+            )
         return pools
 
     def build(self, input_shape):
         shape = builders.free_spatial(input_shape)
-        self.stem.build(shape)
-        for block in self.blocks:
-            block.build(shape)
-            shape = tuple(block.compute_output_shape(shape))
+        if not self.stem.built:
+            self.stem.build(shape)
+        builders.build_layers(self.blocks, shape)
         self.built = True
 
     def call(self, images, training=None):
