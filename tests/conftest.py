@@ -25,3 +25,14 @@ def _reset_global_state():
     yield
     keras.mixed_precision.set_global_policy("float32")
     keras.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy():
+    """The one two-replica MirroredStrategy of a test process.
+
+    TensorFlow's collective instance keys collide when several
+    MirroredStrategy objects run collectives of different shapes in one
+    process, so tests share this one.
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

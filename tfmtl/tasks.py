@@ -7,6 +7,7 @@ short.
 """
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -79,10 +80,11 @@ class Task:
         return self.kind in DENSE_KINDS
 
 
-def _default_head(kind, num_outputs):
-    if kind in DENSE_KINDS:
-        return lambda: DenseHead(num_outputs=num_outputs)
-    return lambda: ClassifierHead(num_outputs=num_outputs)
+def _head_factory(kind, num_outputs, head=None):
+    """Zero-argument factory from a `head(num_outputs=...)` class/callable."""
+    if head is None:
+        head = DenseHead if kind in DENSE_KINDS else ClassifierHead
+    return functools.partial(head, num_outputs=num_outputs)
 
 
 def make_task(
@@ -102,7 +104,8 @@ def make_task(
         num_classes: Classes for `classification` and `segmentation`.
         channels: Output channels of a `regression` task.
         ignore_label: Unlabelled value of segmentation maps.
-        head: Optional head factory replacing the default head.
+        head: Optional head class (or callable taking `num_outputs=`)
+            replacing the default `DenseHead` / `ClassifierHead`.
 
     Returns:
         The `Task`.
@@ -138,7 +141,7 @@ def make_task(
         name=name,
         kind=kind,
         num_outputs=num_outputs,
-        head=head or _default_head(kind, num_outputs),
+        head=_head_factory(kind, num_outputs, head),
         loss=loss,
         metrics=metrics,
     )
@@ -160,7 +163,8 @@ def build_tasks(
             (`segmentation`, `depth`, `normals`, `edges`, ...), and any other
             name is a binary attribute.
         num_classes: Classes per classification / segmentation task.
-        heads: Head factory per task, replacing the default heads.
+        heads: Head class (called with `num_outputs=`) per task, replacing
+            the default heads.
         ignore_label: Unlabelled value of segmentation maps.
 
     Returns:
@@ -194,7 +198,9 @@ def tasks_for(
     source,
     names: Sequence[str] | None = None,
     *,
-    heads: Mapping[str, Callable[[], Any]] | None = None,
+    heads: Mapping[str, Callable[..., Any]] | None = None,
+    dense_head: Callable[..., Any] | None = None,
+    classifier_head: Callable[..., Any] | None = None,
     ignore_label: int = 255,
 ) -> list[Task]:
     """Builds standard tasks for a data source from its `task_kinds`.
@@ -203,7 +209,11 @@ def tasks_for(
         source: A `DataSource` with `task_kinds` (and `num_classes` for its
             segmentation / classification tasks, an int or a per-task dict).
         names: Task names (default: every task of the source).
-        heads: Head factory per task, replacing the default heads.
+        heads: Head class (called with `num_outputs=`) per task.
+        dense_head: Head class for every dense task without an entry in
+            `heads` (e.g. `ASPPHead`).
+        classifier_head: Head class for every image-level task without an
+            entry in `heads`.
         ignore_label: Unlabelled value of segmentation maps.
 
     Returns:
@@ -224,10 +234,17 @@ def tasks_for(
             num_classes[name] = (
                 classes[name] if isinstance(classes, Mapping) else classes
             )
+    chosen = {}
+    for name in names:
+        kind = kinds.get(name, _KIND_BY_NAME.get(name, "binary"))
+        default = dense_head if kind in DENSE_KINDS else classifier_head
+        head = (heads or {}).get(name, default)
+        if head is not None:
+            chosen[name] = head
     return build_tasks(
         names,
         kinds={n: kinds[n] for n in names if n in kinds},
         num_classes=num_classes,
-        heads=heads,
+        heads=chosen,
         ignore_label=ignore_label,
     )

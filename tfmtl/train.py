@@ -64,6 +64,8 @@ def scalar_macros(config_str):
 def one_line(error):
     """A short single-line description of an exception."""
     text = " ".join(str(error).split())
+    # gin appends where the configurable was called; the cause comes first.
+    text = text.split(" In call to configurable")[0]
     if len(text) > 600:
         text = text[:600] + " ..."
     return f"{type(error).__name__}: {text}"

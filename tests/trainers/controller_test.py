@@ -21,12 +21,9 @@ from tfmtl.trainers import (
 )
 
 
-@pytest.fixture(scope="module")
-def mirrored():
-    """One two-replica strategy per module: TensorFlow's collective keys
-    collide when several MirroredStrategy objects run collectives in one
-    process."""
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+@pytest.fixture
+def mirrored(mirrored_strategy):
+    return mirrored_strategy
 
 
 def _controller(model_dir, strategy=None, problem=None, **kwargs):

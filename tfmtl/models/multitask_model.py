@@ -73,12 +73,18 @@ class MultiTaskModel(keras.Model):
     def variable_groups(self):
         """Maps optimizer group names to trainable variables.
 
-        The sharing module names its groups (default all in "weights");
-        heads always join "weights".
+        The sharing module names its groups (default all in "weights").
+        Heads join "weights"; a head also joins every sharing group named
+        "<group>/<task>" for its own task (per-task optimizer state, as in
+        feature partitioning).
         """
         groups = {k: list(v) for k, v in self.sharing.variable_groups().items()}
-        heads = [v for h in self.heads.values() for v in h.trainable_variables]
-        groups["weights"] = groups.get("weights", []) + heads
+        for task, head in self.heads.items():
+            for name in list(groups):
+                if name.endswith(f"/{task}"):
+                    groups[name] += head.trainable_variables
+            groups.setdefault("weights", [])
+            groups["weights"] += head.trainable_variables
         return groups
 
     def get_config(self):
