@@ -4,6 +4,7 @@
 with gin. Tests call it directly.
 """
 
+import dataclasses
 import os
 
 import tensorflow as tf
@@ -13,6 +14,58 @@ from tfmtl.trainers.controller import Controller
 from tfmtl.trainers.distribute import make_strategy
 
 MODES = ("train", "evaluate", "train_and_evaluate", "export")
+
+
+@dataclasses.dataclass(frozen=True)
+class Directories:
+    """Where a run keeps its state.
+
+    Attributes:
+        model_dir: The run's directory (best checkpoint, exports, config).
+        checkpoint_dir: Where checkpoints are written and resumed from.
+        summary_dir: Where TensorBoard summaries go.
+    """
+
+    model_dir: str
+    checkpoint_dir: str
+    summary_dir: str
+
+    @classmethod
+    def resolve(cls, model_dir=None, environ=None) -> "Directories":
+        """Applies Vertex AI's `AIP_*` variables to a run's directories.
+
+        An explicit `model_dir` keeps all state of the run under it. Without
+        one (a Vertex AI job whose `baseOutputDirectory` is set), the run
+        lives in `AIP_MODEL_DIR` and its checkpoints in `AIP_CHECKPOINT_DIR`
+        when set. Summaries go to `AIP_TENSORBOARD_LOG_DIR` whenever it is set,
+        since that is the only place Vertex AI TensorBoard uploads from.
+
+        Args:
+            model_dir: The run's directory, or None.
+            environ: Environment to read (default `os.environ`).
+
+        Returns:
+            The resolved directories.
+
+        Raises:
+            ValueError: when neither `model_dir` nor `AIP_MODEL_DIR` is set.
+        """
+        environ = os.environ if environ is None else environ
+        checkpoint_dir = None
+        if not model_dir:
+            model_dir = environ.get("AIP_MODEL_DIR")
+            checkpoint_dir = environ.get("AIP_CHECKPOINT_DIR")
+        if not model_dir:
+            raise ValueError(
+                "Set MODEL_DIR (e.g. --gin.MODEL_DIR=\"'/tmp/run'\"), or run "
+                "in a Vertex AI job with a base output directory."
+            )
+        model_dir = str(model_dir)
+        return cls(
+            model_dir=model_dir,
+            checkpoint_dir=checkpoint_dir or model_dir,
+            summary_dir=environ.get("AIP_TENSORBOARD_LOG_DIR") or model_dir,
+        )
 
 
 def run(
@@ -46,8 +99,10 @@ def run(
 ):
     """Builds a `Controller` and runs one mode.
 
-    Vertex AI's `AIP_MODEL_DIR` is used when `model_dir` is not given, and
-    `AIP_TENSORBOARD_LOG_DIR` (when set) receives the summaries.
+    Inside a Vertex AI job, `AIP_MODEL_DIR` and `AIP_CHECKPOINT_DIR` are used
+    when `model_dir` is not given, and `AIP_TENSORBOARD_LOG_DIR` receives the
+    summaries (see `Directories.resolve`). `TF_CONFIG` or `CLUSTER_SPEC`
+    select `MultiWorkerMirroredStrategy` when `strategy` is "auto".
 
     Args:
         mode: One of `MODES`.
@@ -84,15 +139,13 @@ def run(
     """
     if mode not in MODES:
         raise ValueError(f"Unknown mode {mode!r}; expected one of {MODES}.")
-    model_dir = model_dir or os.environ.get("AIP_MODEL_DIR")
-    if not model_dir:
-        raise ValueError("Set MODEL_DIR (e.g. --gin.MODEL_DIR=\"'/tmp/run'\").")
+    dirs = Directories.resolve(model_dir)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if isinstance(strategy, str):
         strategy = make_strategy(strategy)
     controller = Controller(
-        model_dir=model_dir,
+        model_dir=dirs.model_dir,
         tasks=tasks,
         sharing=sharing,
         optimizers=optimizers,
@@ -112,12 +165,13 @@ def run(
         seed=seed,
         hparams=hparams,
         config_text=config_text,
-        summary_dir=os.environ.get("AIP_TENSORBOARD_LOG_DIR"),
+        summary_dir=dirs.summary_dir,
+        checkpoint_dir=dirs.checkpoint_dir,
     )
     logging.info(
         "Run %s in %s: %d tasks, %d replica(s).",
         mode,
-        model_dir,
+        dirs.model_dir,
         len(controller.tasks),
         strategy.num_replicas_in_sync,
     )

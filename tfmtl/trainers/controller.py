@@ -64,6 +64,8 @@ class Controller:
         hparams: Dict of hyperparameters for TensorBoard's hparams plugin.
         config_text: Text (the gin config) shown in TensorBoard.
         summary_dir: Where summaries go (default `model_dir`).
+        checkpoint_dir: Where checkpoints go (default `model_dir`; Vertex AI
+            sets `AIP_CHECKPOINT_DIR`).
         num_summary_images: Examples drawn for dense tasks at evaluation.
     """
 
@@ -92,11 +94,13 @@ class Controller:
         hparams=None,
         config_text=None,
         summary_dir=None,
+        checkpoint_dir=None,
         num_summary_images=3,
     ):
         if not model_dir:
             raise ValueError("model_dir is required.")
         self.model_dir, self.tasks = str(model_dir), list(tasks)
+        self.checkpoint_dir = str(checkpoint_dir or model_dir)
         self.task_names = tuple(t.name for t in self.tasks)
         self.train_data, self.eval_data = train_data, eval_data or train_data
         self.train_splits = dict(train_splits or {"train": "train"})
@@ -200,12 +204,14 @@ class Controller:
         self.checkpoint = tf.train.Checkpoint(
             step=self.global_step, state=state
         )
-        directory = self.model_dir
+        directory = self.checkpoint_dir
         if not self.cluster.is_chief:
             # Every worker must save (collectives); only the chief's copy is
             # kept.
             directory = os.path.join(
-                self.model_dir, ".workers", f"worker_{self.cluster.task_id}"
+                self.checkpoint_dir,
+                ".workers",
+                f"worker_{self.cluster.task_id}",
             )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint,
@@ -217,7 +223,7 @@ class Controller:
     # --------------------------------------------------------- checkpoints
     def latest_checkpoint(self):
         """Path of the newest checkpoint of the run, or None."""
-        return tf.train.latest_checkpoint(self.model_dir)
+        return tf.train.latest_checkpoint(self.checkpoint_dir)
 
     def restore(self, path=None):
         """Restores `path` (default: the latest checkpoint); returns it."""
@@ -239,7 +245,9 @@ class Controller:
         """Writes the current state to `model_dir/best`; returns its path."""
         prefix = os.path.join(self.best_dir, "ckpt")
         if not self.cluster.is_chief:
-            prefix = os.path.join(self.model_dir, ".workers", "best", "ckpt")
+            prefix = os.path.join(
+                self.checkpoint_dir, ".workers", "best", "ckpt"
+            )
         path = self.checkpoint.write(prefix)
         if self.cluster.is_chief:
             summaries.write_json(

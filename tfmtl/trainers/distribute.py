@@ -14,6 +14,7 @@ import os
 import tensorflow as tf
 
 _TASK_TYPES = ("chief", "worker", "master")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,7 @@ class ClusterInfo:
     def from_environment(cls, environ=None) -> "ClusterInfo":
         """Reads `TF_CONFIG`, falling back to Vertex AI's `CLUSTER_SPEC`."""
         environ = os.environ if environ is None else environ
-        config = _tf_config(environ)
+        config = tf_config(environ)
         if not config:
             return cls()
         cluster = config.get("cluster", {})
@@ -61,37 +62,83 @@ class ClusterInfo:
         )
 
 
-def _tf_config(environ):
+def tf_config(environ=None) -> dict | None:
+    """The cluster as `TF_CONFIG` describes it, or None outside a cluster.
+
+    `TF_CONFIG` is used when set; otherwise Vertex AI's `CLUSTER_SPEC` is
+    translated: pool `workerpool0` is the chief and `workerpool1` the
+    workers (parameter-server and evaluator pools are left out).
+
+    Args:
+        environ: Environment to read (default `os.environ`).
+
+    Raises:
+        ValueError: when the variable is not valid JSON.
+    """
+    environ = os.environ if environ is None else environ
     if environ.get("TF_CONFIG"):
-        try:
-            return json.loads(environ["TF_CONFIG"])
-        except json.JSONDecodeError as error:
-            raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
-    if environ.get("CLUSTER_SPEC"):
-        # Vertex AI names pools workerpool0..3; pool 0 is the chief.
-        spec = json.loads(environ["CLUSTER_SPEC"])
-        names = {"workerpool0": "chief", "workerpool1": "worker"}
-        cluster = {
-            names[k]: v
-            for k, v in spec.get("cluster", {}).items()
-            if k in names
-        }
-        task = spec.get("task", {})
-        return {
-            "cluster": cluster,
-            "task": {
-                "type": names.get(task.get("type"), task.get("type")),
-                "index": task.get("index", 0),
-            },
-        }
-    return None
+        return _json(environ, "TF_CONFIG")
+    if not environ.get("CLUSTER_SPEC"):
+        return None
+    spec = _json(environ, "CLUSTER_SPEC")
+    names = {"workerpool0": "chief", "workerpool1": "worker"}
+    cluster = {
+        names[k]: list(v)
+        for k, v in spec.get("cluster", {}).items()
+        if k in names and v
+    }
+    task = spec.get("task", {})
+    return {
+        "cluster": cluster,
+        "task": {
+            "type": names.get(task.get("type"), task.get("type")),
+            "index": int(task.get("index", 0)),
+        },
+    }
+
+
+def _json(environ, name):
+    try:
+        return json.loads(environ[name])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not valid JSON: {error}") from None
+
+
+def strategy_kind(kind: str = "auto", environ=None, num_gpus=None) -> str:
+    """Resolves "auto" to the strategy `make_strategy` builds.
+
+    Args:
+        kind: "auto", "default", "mirrored" or "multi_worker".
+        environ: Environment to read (default `os.environ`).
+        num_gpus: Number of visible GPUs (default: asks TensorFlow).
+
+    Returns:
+        "multi_worker" when the cluster has several chief/worker tasks,
+        "mirrored" when several GPUs are visible, else "default"; `kind`
+        itself when it is not "auto".
+
+    Raises:
+        ValueError: for an unknown kind.
+    """
+    if kind not in STRATEGIES:
+        raise ValueError(
+            f"Unknown strategy {kind!r}; expected one of {STRATEGIES}."
+        )
+    if kind != "auto":
+        return kind
+    if ClusterInfo.from_environment(environ).num_workers > 1:
+        return "multi_worker"
+    if num_gpus is None:
+        num_gpus = len(tf.config.list_logical_devices("GPU"))
+    return "mirrored" if num_gpus > 1 else "default"
 
 
 def make_strategy(kind: str = "auto", devices=None) -> tf.distribute.Strategy:
     """Builds a distribution strategy.
 
-    Must run before TensorFlow executes any op when `kind` is
-    "multi_worker" (a collective runtime is set up).
+    Must run before TensorFlow executes any op when the strategy is
+    "multi_worker" (a collective runtime is set up). Inside a Vertex AI job
+    that only sets `CLUSTER_SPEC`, `TF_CONFIG` is derived from it first.
 
     Args:
         kind: "auto", "default", "mirrored" or "multi_worker".
@@ -100,27 +147,16 @@ def make_strategy(kind: str = "auto", devices=None) -> tf.distribute.Strategy:
     Returns:
         The strategy.
     """
-    if kind == "auto":
-        if ClusterInfo.from_environment().num_workers > 1:
-            kind = "multi_worker"
-        elif len(tf.config.list_logical_devices("GPU")) > 1:
-            kind = "mirrored"
-        else:
-            kind = "default"
+    kind = strategy_kind(kind)
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
-    if kind == "multi_worker":
-        if "TF_CONFIG" not in os.environ and "CLUSTER_SPEC" in os.environ:
-            os.environ["TF_CONFIG"] = json.dumps(_tf_config(os.environ))
-        options = tf.distribute.experimental.CommunicationOptions(
-            implementation=tf.distribute.experimental.CommunicationImplementation.RING
-        )
-        return tf.distribute.MultiWorkerMirroredStrategy(
-            communication_options=options
-        )
-    raise ValueError(
-        f"Unknown strategy {kind!r}; expected auto, default, mirrored or "
-        "multi_worker."
+    if not os.environ.get("TF_CONFIG") and os.environ.get("CLUSTER_SPEC"):
+        os.environ["TF_CONFIG"] = json.dumps(tf_config())
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=tf.distribute.experimental.CommunicationImplementation.RING
+    )
+    return tf.distribute.MultiWorkerMirroredStrategy(
+        communication_options=options
     )

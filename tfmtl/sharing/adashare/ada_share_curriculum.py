@@ -1,0 +1,89 @@
+"""The action annealing AdaShare's temperature and unlocking its blocks."""
+
+from tfmtl.trainers.actions import Action
+
+
+def curriculum_state(
+    step,
+    warmup_steps,
+    cycle_steps,
+    num_blocks,
+    curriculum_speed=3,
+    init_temperature=5.0,
+    temperature_decay=0.965,
+):
+    """Temperature and unlocked blocks for the step about to run.
+
+    Args:
+        step: int, index of the next training step (steps done so far).
+        warmup_steps: int, length of the warm-up.
+        cycle_steps: int, steps of one weight + policy cycle.
+        num_blocks: int L.
+        curriculum_speed: int, policy epochs per newly unlocked block.
+        init_temperature: float.
+        temperature_decay: float, factor applied after every policy epoch.
+
+    Returns:
+        `(temperature, num_train_layers)`; `num_train_layers` is 0 during
+        the warm-up (every block executes).
+    """
+    if step < warmup_steps:
+        return init_temperature, 0
+    epoch = (step - warmup_steps) // cycle_steps
+    unlocked = min(num_blocks, epoch // curriculum_speed + 1)
+    return init_temperature * temperature_decay**epoch, unlocked
+
+
+class AdaShareCurriculum(Action):
+    """Sets the Gumbel temperature and the curriculum before every step.
+
+    Both are pure functions of the step (`curriculum_state`), so a resumed
+    run continues exactly. After warm-up, policy epoch e (one weight +
+    policy cycle) uses temperature `init_temperature * decay**e` and
+    unlocks the last `min(L, e // curriculum_speed + 1)` blocks.
+
+    Args:
+        warmup_steps: int, steps of the warm-up.
+        cycle_steps: int, steps of one weight + policy cycle.
+        curriculum_speed: int, policy epochs per newly unlocked block.
+        init_temperature: float, temperature of the first policy epoch.
+        temperature_decay: float, decay per policy epoch.
+
+    Example:
+    ```python
+    actions = [AdaShareCurriculum(warmup_steps=4000, cycle_steps=50)]
+    ```
+
+    Reference:
+        Sun et al., "AdaShare", NeurIPS 2020 (`decay_temperature` and
+        `num_train_layers` in the official `train.py`).
+    """
+
+    def __init__(
+        self,
+        warmup_steps,
+        cycle_steps,
+        curriculum_speed=3,
+        init_temperature=5.0,
+        temperature_decay=0.965,
+    ):
+        super().__init__(1, "train")
+        self.warmup_steps = int(warmup_steps)
+        self.cycle_steps = int(cycle_steps)
+        self.curriculum_speed = int(curriculum_speed)
+        self.init_temperature = float(init_temperature)
+        self.temperature_decay = float(temperature_decay)
+
+    def __call__(self, step, logs, controller):
+        sharing = controller.model.sharing
+        temperature, unlocked = curriculum_state(
+            step,
+            self.warmup_steps,
+            self.cycle_steps,
+            sharing.num_blocks,
+            self.curriculum_speed,
+            self.init_temperature,
+            self.temperature_decay,
+        )
+        sharing.temperature.assign(temperature)
+        sharing.num_train_layers.assign(unlocked)

@@ -1,0 +1,57 @@
+"""The action saving AdaShare's learned policy as JSON, PNG and summary."""
+
+import os
+
+import numpy as np
+
+from tfmtl.sharing.adashare import policy_io
+from tfmtl.trainers.actions import Action
+
+
+class SavePolicy(Action):
+    """Writes the learned policy to `model_dir/policy/` and TensorBoard.
+
+    `policy.json` holds the step, tasks, block names, logits [T, L, 2],
+    p(execute) [T, L], temperature and unlocked blocks (what
+    `python -m tfmtl.adashare --mode=sample` reads); `policy.png` draws
+    p(execute) as a tasks x blocks grid (dark = executed), also written as
+    the image summary `train/dense/adashare_policy`.
+
+    Args:
+        every_n_steps: steps between saves (one policy epoch is natural).
+
+    Example:
+    ```python
+    actions = [SavePolicy(every_n_steps=50)]
+    ```
+    """
+
+    def __init__(self, every_n_steps=100):
+        super().__init__(every_n_steps, "train")
+
+    def __call__(self, step, logs, controller):
+        save(controller, step)
+
+
+def save(controller, step):
+    """Writes `policy.json` / `policy.png` for the controller's model."""
+    sharing = controller.model.sharing
+    if not sharing.learns_policy or not controller.cluster.is_chief:
+        return None
+    logits = np.asarray(sharing.policy_logits.numpy(), np.float64)
+    p_exec = sharing.execute_probabilities()
+    directory = os.path.join(controller.model_dir, "policy")
+    payload = {
+        "step": int(step),
+        "tasks": list(sharing.tasks),
+        "blocks": [b.name for b in sharing.backbone.blocks],
+        "logits": logits.tolist(),
+        "p_execute": p_exec.tolist(),
+        "temperature": float(sharing.temperature.numpy()),
+        "num_train_layers": int(sharing.num_train_layers.numpy()),
+    }
+    policy_io.write_json(os.path.join(directory, "policy.json"), payload)
+    image = policy_io.policy_image(p_exec)
+    policy_io.write_png(os.path.join(directory, "policy.png"), image)
+    controller._writers.images("train", {"adashare_policy": image[None]}, step)
+    return payload

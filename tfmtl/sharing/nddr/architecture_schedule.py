@@ -1,0 +1,80 @@
+"""Sets MTL-NAS's gate phase, temperature and entropy weight every step."""
+
+from tfmtl.trainers.actions import Action
+
+
+def _poly(step, total, start, end, power):
+    """Polynomial ramp from 0 to 1 over `[start, end] * total` steps."""
+    begin, finish = start * total, end * total
+    if step >= finish:
+        return 1.0
+    if step < begin:
+        return 0.0
+    return ((step - begin) / max(finish - begin, 1e-12)) ** power
+
+
+class ArchitectureSchedule(Action):
+    """Drives the non-trainable state of an `MTLNAS` sharing module.
+
+    After every training step it prepares the next one:
+
+    * `phase` = 1 when the next plan of the controller's schedule updates
+      `arch_group` (the architecture step uses `arch_gates`), else 0;
+    * `temperature` = `init_temperature * (1 - step / total_steps) **
+      temperature_power`, at least `min_temperature`;
+    * `entropy_weight` = `entropy_weight * ramp`, where `ramp` rises
+      linearly from 0 to 1 over `entropy_period` (fractions of
+      `total_steps`; `(0, 0)` means constant from the first step).
+
+    The first step runs with the module's initial values (phase 0: put the
+    weight step first in the schedule).
+
+    Args:
+        total_steps: int, length of the search.
+        init_temperature: float, temperature at step 0.
+        temperature_power: float, power of the polynomial decay.
+        min_temperature: float, floor of the temperature.
+        entropy_weight: float, final weight of the entropy regulariser.
+        entropy_period: `(start, end)` fractions of the entropy ramp.
+        arch_group: the architecture optimizer group.
+    """
+
+    def __init__(
+        self,
+        total_steps,
+        init_temperature=1.0,
+        temperature_power=2.0,
+        min_temperature=0.05,
+        entropy_weight=10.0,
+        entropy_period=(0.0, 0.0),
+        arch_group="arch",
+    ):
+        super().__init__(every_n_steps=1, on="train")
+        self.total_steps = int(total_steps)
+        self.init_temperature = float(init_temperature)
+        self.temperature_power = float(temperature_power)
+        self.min_temperature = float(min_temperature)
+        self.max_entropy_weight = float(entropy_weight)
+        self.entropy_period = tuple(map(float, entropy_period))
+        self.arch_group = arch_group
+
+    def temperature_at(self, step):
+        """The relaxation temperature of `step`."""
+        fraction = min(step / max(self.total_steps, 1), 1.0)
+        tau = self.init_temperature * (1.0 - fraction) ** self.temperature_power
+        # compat: the reference decays to exactly 0 at the last step; a
+        # floor keeps the relaxed-Bernoulli sample finite.
+        return max(tau, self.min_temperature)
+
+    def entropy_weight_at(self, step):
+        """The entropy-regulariser weight of `step`."""
+        start, end = self.entropy_period
+        ramp = _poly(step, self.total_steps, start, end, 1.0)
+        return self.max_entropy_weight * ramp
+
+    def __call__(self, step, logs, controller):
+        sharing = controller.model.sharing
+        plan = controller.schedule(step)
+        sharing.phase.assign(1.0 if self.arch_group in plan.groups else 0.0)
+        sharing.temperature.assign(self.temperature_at(step))
+        sharing.entropy_weight.assign(self.entropy_weight_at(step))

@@ -1,0 +1,61 @@
+"""Helpers shared by NDDR and MTL-NAS: one backbone per task, run by block."""
+
+import keras
+
+from tfmtl.models.backbones import builders
+
+
+def make_branches(backbone, num_branches):
+    """Returns `num_branches` independent backbones.
+
+    Args:
+        backbone: a zero-argument factory returning a fresh backbone, or a
+            backbone layer (used for the first branch and cloned from its
+            config for the others).
+        num_branches: int, number of backbones.
+
+    Returns:
+        A list of backbone layers exposing `stem`, `blocks`, `stage_ends`.
+    """
+    if isinstance(backbone, keras.layers.Layer):
+        config = backbone.get_config()
+        config.pop("name", None)
+        branches = [backbone] + [
+            type(backbone).from_config(dict(config))
+            for _ in range(num_branches - 1)
+        ]
+    else:
+        branches = [backbone() for _ in range(num_branches)]
+    for b in branches:
+        for attribute in ("stem", "blocks", "stage_ends"):
+            if not hasattr(b, attribute):
+                raise ValueError(
+                    f"Backbone {type(b).__name__} has no {attribute!r}; NDDR "
+                    "and MTL-NAS need stage-wise access to the backbone."
+                )
+    return branches
+
+
+def block_shapes(backbone, input_shape):
+    """Builds `backbone` and returns the output shape of every block."""
+    shape = builders.free_spatial(input_shape)
+    if not backbone.stem.built:
+        backbone.stem.build(shape)
+    shape = tuple(backbone.stem.compute_output_shape(shape))
+    shapes = []
+    for block in backbone.blocks:
+        if not block.built:
+            block.build(shape)
+        shape = tuple(block.compute_output_shape(shape))
+        shapes.append(shape)
+    backbone.built = True
+    return shapes
+
+
+def stage_of_blocks(stage_ends):
+    """Maps each block index to the index of the stage it belongs to."""
+    stages, start = [], 0
+    for stage, end in enumerate(stage_ends):
+        stages += [stage] * (end + 1 - start)
+        start = end + 1
+    return stages

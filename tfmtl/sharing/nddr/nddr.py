@@ -1,0 +1,166 @@
+"""NDDR-CNN sharing: one backbone per task, NDDR layers after each stage."""
+
+import keras
+
+from tfmtl.sharing.nddr import branches as branches_lib
+from tfmtl.sharing.nddr.nddr_layer import NDDRLayer
+from tfmtl.sharing.sharing import Sharing
+
+
+@keras.saving.register_keras_serializable(package="tfmtl")
+class NDDR(Sharing):
+    """T task-specific backbones fused by an `NDDRLayer` after each stage.
+
+    Every task has its own copy of the backbone. After each fused block
+    (by default the end of every stage but the last, i.e. pool1 ... pool5 of
+    VGG-16 DeepLab-LargeFOV with `per_conv_blocks=False`, whose last stage
+    is fc6/fc7), the T branch features are fused by an `NDDRLayer` and the
+    fused features feed the next block of each branch. Task t's features
+    are the output of branch t.
+
+    The NDDR layers' variables form the optimizer group `fusion_group`
+    (NDDR-CNN trains them with 100 times the base learning rate); the
+    backbones form `"weights"`.
+
+    Args:
+        backbone: zero-argument backbone factory (called once per task) or
+            a backbone layer (cloned from its config for the other tasks).
+            The backbone must expose `stem`, `blocks` and `stage_ends`.
+        tasks: task names, one branch each, in order.
+        init_weights: `(w_self, w_other)` of the NDDR init, or None for a
+            random init.
+        fuse_after: block indices after which to fuse (default: every entry
+            of `stage_ends` but the last).
+        fusion_group: optimizer group of the NDDR variables ("weights"
+            merges them with the backbones).
+        norm_momentum: float, NDDR normalisation momentum (Keras
+            convention).
+        norm_epsilon: float, NDDR normalisation epsilon.
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Call arguments:
+        images: float tensor [B, H, W, 3].
+        tasks: tuple of task names to return (every branch is computed).
+        training: Python bool.
+
+    Example:
+
+    >>> from tfmtl.models.backbones import ResNet
+    >>> sharing = NDDR(lambda: ResNet(18, stem="small",
+    ...                               widths=(4, 4, 8, 8)), tasks=("a", "b"))
+    >>> features = sharing(keras.ops.zeros((1, 16, 16, 3)))
+    >>> features["b"].shape
+    TensorShape([1, 2, 2, 8])
+
+    Reference:
+        [Gao et al., "NDDR-CNN: Layerwise Feature Fusing in Multi-Task CNNs
+        by Neural Discriminative Dimensionality Reduction", CVPR 2019](
+        https://arxiv.org/abs/1801.08297)
+    """
+
+    def __init__(
+        self,
+        backbone,
+        tasks=(),
+        init_weights=(0.9, 0.1),
+        fuse_after=None,
+        fusion_group="fusion",
+        norm_momentum=0.95,
+        norm_epsilon=1e-3,
+        **kwargs,
+    ):
+        super().__init__(tasks=tasks, **kwargs)
+        if len(self.tasks) < 1:
+            raise ValueError("NDDR needs the task names (one branch each).")
+        self.backbone = backbone
+        self.init_weights = (
+            None if init_weights is None else tuple(map(float, init_weights))
+        )
+        self.fusion_group = fusion_group
+        self.norm_momentum = norm_momentum
+        self.norm_epsilon = norm_epsilon
+        self.branches = branches_lib.make_branches(backbone, len(self.tasks))
+        stage_ends = list(self.branches[0].stage_ends)
+        if fuse_after is None:
+            fuse_after = stage_ends[:-1]
+        self.fuse_after = tuple(int(i) for i in fuse_after)
+        num_blocks = len(self.branches[0].blocks)
+        bad = [i for i in self.fuse_after if not 0 <= i < num_blocks]
+        if bad:
+            raise ValueError(
+                f"fuse_after {bad} out of range: the backbone has "
+                f"{num_blocks} blocks."
+            )
+        self.nddr_layers = [
+            NDDRLayer(
+                len(self.tasks),
+                init_weights=self.init_weights,
+                norm_momentum=norm_momentum,
+                norm_epsilon=norm_epsilon,
+                dtype=self.dtype_policy,
+                name=f"nddr{n + 1}",
+            )
+            for n in range(len(self.fuse_after))
+        ]
+
+    def build(self, input_shape):
+        shapes = [
+            branches_lib.block_shapes(b, input_shape) for b in self.branches
+        ]
+        for layer, block in zip(self.nddr_layers, self.fuse_after):
+            if not layer.built:
+                layer.build([s[block] for s in shapes])
+        self.built = True
+
+    def call(self, images, tasks=None, training=None):
+        xs = [b.stem(images, training=training) for b in self.branches]
+        fusion = dict(zip(self.fuse_after, self.nddr_layers))
+        for index in range(len(self.branches[0].blocks)):
+            xs = [
+                b.blocks[index](x, training=training)
+                for b, x in zip(self.branches, xs)
+            ]
+            if index in fusion:
+                xs = fusion[index](xs, training=training)
+        features = dict(zip(self.tasks, xs))
+        return {t: features[t] for t in (tasks or self.tasks)}
+
+    def fusion_variables(self):
+        """Trainable variables of the NDDR layers."""
+        return [v for layer in self.nddr_layers for v in layer.trainable_variables]
+
+    def variable_groups(self):
+        fusion = self.fusion_variables()
+        ids = {id(v) for v in fusion}
+        weights = [v for v in self.trainable_variables if id(v) not in ids]
+        if self.fusion_group == "weights":
+            return {"weights": weights + fusion}
+        return {"weights": weights, self.fusion_group: fusion}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(
+                    self.branches[0]
+                ),
+                "init_weights": (
+                    None
+                    if self.init_weights is None
+                    else list(self.init_weights)
+                ),
+                "fuse_after": list(self.fuse_after),
+                "fusion_group": self.fusion_group,
+                "norm_momentum": self.norm_momentum,
+                "norm_epsilon": self.norm_epsilon,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(
+            config["backbone"]
+        )
+        return cls(**config)
