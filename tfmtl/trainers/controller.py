@@ -191,6 +191,9 @@ class Controller:
             name: tf.Variable(0, dtype=tf.int64, trainable=False)
             for name in self.train_splits
         }
+        for action in self.actions:
+            if hasattr(action, "bind"):
+                action.bind(self)  # creates checkpointed state for the run
         # compat: Keras 3 layers hide lists and dicts of sublayers from
         # tf.train.Checkpoint (only Keras' own saving sees them), so the
         # model's and weighting's variables are checkpointed as ordered lists;
@@ -312,9 +315,23 @@ class Controller:
         try:
             while self.step < steps:
                 plan = self.schedule(self.step)
-                logs = self.trainer.train_step(self._iterator(plan.data), plan)
+                probes = self._probes(self.step + 1, plan)
+                logs = self.trainer.train_step(
+                    self._iterator(plan.data), plan, probes
+                )
                 self.global_step.assign_add(1)
                 self.data_positions[plan.data].assign_add(1)
+                for probe in probes:
+                    prefix = f"probe/{probe.name}/"
+                    probe.record(
+                        self.step,
+                        {
+                            k[len(prefix) :]: np.asarray(logs.pop(k))
+                            for k in list(logs)
+                            if k.startswith(prefix)
+                        },
+                        self,
+                    )
                 logs = {k: float(v) for k, v in logs.items()}
                 window.add(logs)
                 step = self.step
@@ -339,9 +356,22 @@ class Controller:
                         action(step, logs, self)
         except StopTraining as stop:
             logging.info("%s", stop)
+        for action in self.actions:
+            if hasattr(action, "finalize"):
+                action.finalize(self)
         self.save_checkpoint()
         self._writers.flush()
         return logs
+
+    def _probes(self, step, plan):
+        """Actions that probe the batch of this step (`replica_probe`)."""
+        return tuple(
+            a
+            for a in self.actions
+            if hasattr(a, "replica_probe")
+            and step % a.probe_every_n_steps == 0
+            and a.wants(plan, self)
+        )
 
     def _run_eval_actions(self, step, results):
         for action in self.actions:

@@ -153,3 +153,38 @@ def write_json(path, payload):
     with tf.io.gfile.GFile(tmp, "w") as f:
         json.dump(payload, f, indent=2, sort_keys=True)
     tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def heatmap(matrix, cell=16):
+    """Draws a matrix as a diverging heatmap (blue < 0 < red).
+
+    Args:
+        matrix: 2-D array.
+        cell: Pixels per cell side.
+
+    Returns:
+        float32 [rows * cell, cols * cell, 3] in [0, 1].
+    """
+    matrix = np.asarray(matrix, np.float64)
+    finite = np.where(np.isfinite(matrix), matrix, 0.0)
+    scale = max(np.abs(finite).max(), 1e-12)
+    x = np.clip(finite / scale, -1.0, 1.0)[..., None]
+    white = np.ones(3)
+    red, blue = np.array([0.8, 0.1, 0.1]), np.array([0.1, 0.2, 0.8])
+    rgb = np.where(
+        x >= 0, white + x * (red - white), white - x * (blue - white)
+    )
+    image = np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1)
+    image[::cell, :, :] = 0.5  # grid lines
+    image[:, ::cell, :] = 0.5
+    return image.astype(np.float32)
+
+
+def save_png(path, image):
+    """Saves a float [H, W, 3] image in [0, 1] as a PNG (local or gs://)."""
+    from PIL import Image
+
+    data = (np.clip(np.asarray(image), 0.0, 1.0) * 255).round().astype(np.uint8)
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+    with tf.io.gfile.GFile(path, "wb") as f:
+        Image.fromarray(data).save(f, format="PNG")

@@ -69,19 +69,31 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------ train
-    def train_step(self, iterator, plan):
+    def train_step(self, iterator, plan, probes=()):
         """Runs one distributed training step; returns host-side logs.
 
-        Runs eagerly on the host; the step itself is traced once per plan.
+        Runs eagerly on the host; the step itself is traced once per plan
+        and set of probes.
+
+        Args:
+            iterator: Distributed iterator of training batches.
+            plan: The step's `Plan`.
+            probes: Objects with `name` and `replica_probe(trainer, batch,
+                plan, tape, losses) -> {key: tensor}` (`losses`: the list of
+                per-task loss tensors recorded on `tape`), run per replica on the
+                step's batch before the update (e.g. TAG's lookahead
+                affinity). Their outputs are summed over replicas and
+                returned under `probe/<name>/<key>`.
         """
-        if plan not in self._train_fns:
+        key = (plan, tuple(id(p) for p in probes))
+        if key not in self._train_fns:
             self.check_plan(plan)
 
             @tf.function
             def step_fn(it):
                 batch = next(it)
                 sums, means = self.strategy.run(
-                    self._replica_train_step, args=(batch, plan)
+                    self._replica_train_step, args=(batch, plan, probes)
                 )
                 reduce = self.strategy.reduce
                 out = {k: reduce("SUM", v, axis=None) for k, v in sums.items()}
@@ -90,10 +102,10 @@ class Trainer:
                 )
                 return out
 
-            self._train_fns[plan] = step_fn
-        return self._train_fns[plan](iterator)
+            self._train_fns[key] = step_fn
+        return self._train_fns[key](iterator)
 
-    def _replica_train_step(self, batch, plan):
+    def _replica_train_step(self, batch, plan, probes=()):
         """One step on one replica. Runs inside `strategy.run`; traced."""
         joint = plan.tasks == self.task_names
         needs = self.weighting.needs_gramian if joint else None
@@ -102,22 +114,25 @@ class Trainer:
             isinstance(self.optimizers[g], keras.optimizers.LossScaleOptimizer)
             for g in plan.groups
         )
-        with tf.GradientTape(persistent=bool(needs) or scaling) as tape:
+        persistent = bool(needs) or scaling or bool(probes)
+        with tf.GradientTape(persistent=persistent) as tape:
             outputs, features = self.model(
                 batch["image"],
                 tasks=plan.tasks,
                 training=True,
                 return_features=True,
             )
-            local = tf.stack(
-                [
-                    tf.nn.compute_average_loss(
-                        self.tasks[t].loss(batch["labels"][t], outputs[t]),
-                        global_batch_size=self.global_batch_size,
-                    )
-                    for t in plan.tasks
-                ]
-            )
+            # Per-task losses are kept as separate tensors recorded on the
+            # tape: slicing a stacked vector after the tape has closed would
+            # not be differentiable.
+            per_task = [
+                tf.nn.compute_average_loss(
+                    self.tasks[t].loss(batch["labels"][t], outputs[t]),
+                    global_batch_size=self.global_batch_size,
+                )
+                for t in plan.tasks
+            ]
+            local = tf.stack(per_task)
             if joint:
                 gramian = None
                 if needs:
@@ -138,8 +153,13 @@ class Trainer:
                     )
                 )
             objective += regularization
+        sums = {}
+        for probe in probes:
+            results = probe.replica_probe(self, batch, plan, tape, per_task)
+            for k, v in results.items():
+                sums[f"probe/{probe.name}/{k}"] = v
         grad_norm = self._apply(tape, objective, plan, variables, scaling)
-        sums = {f"loss/{t}": local[i] for i, t in enumerate(plan.tasks)}
+        sums.update({f"loss/{t}": local[i] for i, t in enumerate(plan.tasks)})
         sums["loss/objective"] = objective
         sums["loss/regularization"] = regularization
         # This replica's gradient norm, averaged over replicas (the exact norm

@@ -1,0 +1,98 @@
+"""Evolution strategies over feature partitions (ARS-style)."""
+
+import numpy as np
+
+from tfmtl.grouping.partition_search import PartitionSearch
+from tfmtl.sharing.feature_partitioning.partition import Partition
+
+
+class PartitionES(PartitionSearch):
+    """Antithetic random search with top directions and Nesterov momentum.
+
+    Generation 0 evaluates `init_random` random partitions and starts from
+    the best. Each later generation draws `num_deltas` directions
+    `delta_k = clip(theta + sigma eps_k) - theta` and evaluates
+    `theta +/- delta_k`; rewards are divided by their standard deviation,
+    the `num_to_use` directions with the largest `max(r+, r-)` are kept,
+    and `g = mean((r+ - r-) delta)` is followed by Nesterov SGD on
+    `-g + diag_weight_decay * theta_diag` (L2 pressure on the forward usages,
+    i.e. channel use), then clipped to [0, 1].
+
+    Args:
+        num_tasks: Number of tasks N.
+        num_samples: Evaluation budget.
+        init_random: Random partitions evaluated first (0: start at
+            `initial`).
+        num_deltas: Directions per generation (2x evaluations).
+        num_to_use: Directions kept.
+        delta_size: Perturbation std sigma.
+        learning_rate: Step size.
+        momentum: Nesterov momentum.
+        diag_weight_decay: L2 weight on the forward diagonal.
+        initial: Starting vector when `init_random` is 0 (default 0.5).
+        seed: Seed.
+
+    Reference:
+        Newell et al., arXiv:1908.04339; Mania et al., "Simple random search
+        provides a competitive approach to reinforcement learning", 2018.
+    """
+
+    def __init__(
+        self,
+        num_tasks,
+        num_samples=10000,
+        init_random=32,
+        num_deltas=8,
+        num_to_use=7,
+        delta_size=0.04,
+        learning_rate=0.25,
+        momentum=0.8,
+        diag_weight_decay=1e-3,
+        initial=None,
+        seed=0,
+    ):
+        super().__init__(num_tasks, num_samples, seed)
+        if not 1 <= num_to_use <= num_deltas:
+            raise ValueError("Need 1 <= num_to_use <= num_deltas.")
+        self.init_random = int(init_random)
+        self.num_deltas, self.num_to_use = int(num_deltas), int(num_to_use)
+        self.delta_size = float(delta_size)
+        self.learning_rate, self.momentum = learning_rate, momentum
+        self.diag_weight_decay = diag_weight_decay
+        self.theta = (
+            np.full(self.dimension, 0.5)
+            if initial is None
+            else np.clip(np.asarray(initial, np.float64), 0, 1)
+        )
+        self.velocity = np.zeros(self.dimension)
+        self.diagonal = np.zeros(self.dimension)
+        self.diagonal[Partition.forward_diagonal_indices(num_tasks)] = 1.0
+        self._deltas = None
+
+    def _propose(self):
+        rng = self._rng()
+        if self.generation == 0 and self.init_random:
+            return self.random_candidates(self.init_random, rng)
+        eps = rng.standard_normal((self.num_deltas, self.dimension))
+        self._deltas = (
+            np.clip(self.theta + self.delta_size * eps, 0, 1) - self.theta
+        )
+        return np.concatenate(
+            [self.theta + self._deltas, self.theta - self._deltas]
+        )
+
+    def _update(self, candidates, scores):
+        if self._deltas is None:  # the random initial generation
+            self.theta = candidates[int(np.argmax(scores))].copy()
+            return
+        k = self.num_deltas
+        plus, minus = scores[:k], scores[k:]
+        scale = np.std(scores) + 1e-4
+        plus, minus = plus / scale, minus / scale
+        keep = np.argsort(-np.maximum(plus, minus))[: self.num_to_use]
+        ascent = ((plus - minus)[keep, None] * self._deltas[keep]).mean(0)
+        grad = -ascent + self.diag_weight_decay * self.diagonal * self.theta
+        self.velocity = self.momentum * self.velocity + grad
+        step = grad + self.momentum * self.velocity
+        self.theta = np.clip(self.theta - self.learning_rate * step, 0, 1)
+        self._deltas = None

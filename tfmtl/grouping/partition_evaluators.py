@@ -1,0 +1,114 @@
+"""Evaluation functions for `SearchRunner`: child processes, debug reward."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from tfmtl.sharing.feature_partitioning.partition import Partition
+
+
+class ChildFailedError(RuntimeError):
+    """A child evaluation process exited with an error."""
+
+
+class SubprocessEvaluator:
+    """Scores a candidate by running a child command in its own process.
+
+    The candidate partition is written to
+    `<search_dir>/samples/<id>/partition.json`; the child is
+    `command + ["--partition_file=<that>", "--result_file=<result.json>"]`
+    and must write `{"score": ...}` to the result file. Output goes to
+    `samples/<id>/log-<attempt>.txt`. With `devices`, worker w sees only
+    device `devices[w % len(devices)]` (`CUDA_VISIBLE_DEVICES`).
+
+    Args:
+        command: Argument list of the child (e.g. `python -m tfmtl.search
+            --mode=distill --gin_file=...`).
+        search_dir: The search's directory.
+        num_tasks: Number of tasks of the partitions.
+        devices: Optional list of device ids, one per worker slot.
+        timeout: Seconds before a child is killed (None: no limit).
+        cleanup: Remove a finished child's directory except its result.
+    """
+
+    def __init__(
+        self,
+        command,
+        search_dir,
+        num_tasks,
+        devices=None,
+        timeout=None,
+        cleanup=False,
+    ):
+        self.command = list(command)
+        self.search_dir, self.num_tasks = str(search_dir), int(num_tasks)
+        self.devices = list(devices or [])
+        self.timeout, self.cleanup = timeout, cleanup
+
+    def __call__(self, sample_id, params, attempt, worker):
+        directory = os.path.join(self.search_dir, "samples", str(sample_id))
+        os.makedirs(directory, exist_ok=True)
+        partition_file = os.path.join(directory, "partition.json")
+        result_file = os.path.join(directory, "result.json")
+        partition = Partition.from_vector(params, self.num_tasks)
+        with open(partition_file, "w") as f:
+            json.dump(partition.get_config(), f)
+        if os.path.exists(result_file):
+            os.remove(result_file)
+        env = dict(os.environ)
+        if self.devices:
+            env["CUDA_VISIBLE_DEVICES"] = str(
+                self.devices[worker % len(self.devices)]
+            )
+        env["TFMTL_SAMPLE_DIR"] = directory
+        log_path = os.path.join(directory, f"log-{attempt}.txt")
+        with open(log_path, "w") as log:
+            try:
+                rc = subprocess.run(
+                    self.command
+                    + [
+                        f"--partition_file={partition_file}",
+                        f"--result_file={result_file}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    timeout=self.timeout,
+                    check=False,
+                ).returncode
+            except subprocess.TimeoutExpired:
+                rc = "timeout"
+        if rc != 0 or not os.path.exists(result_file):
+            with open(log_path) as f:
+                tail = f.read()[-400:]
+            raise ChildFailedError(
+                f"child exited with {rc}; see {log_path}: {tail}"
+            )
+        with open(result_file) as f:
+            score = float(json.load(f)["score"])
+        if self.cleanup:
+            for name in os.listdir(directory):
+                path = os.path.join(directory, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+        return score
+
+
+class DebugReward:
+    """The reference's `es_debug` objective: `-||target - theta||`.
+
+    Args:
+        num_tasks: Number of tasks.
+        seed: Seed of the hidden target in `[0, 1]^D`.
+    """
+
+    def __init__(self, num_tasks, seed=0):
+        size = Partition.vector_size(num_tasks)
+        self.target = np.random.default_rng(seed).uniform(size=size)
+
+    def __call__(self, sample_id, params, attempt=0, worker=0):
+        del sample_id, attempt, worker
+        return -float(np.linalg.norm(self.target - np.asarray(params)))

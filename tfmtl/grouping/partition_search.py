@@ -1,0 +1,78 @@
+"""Outer-loop searchers over feature partitions (pure numpy, ask / tell).
+
+A searcher proposes batches of candidate vectors in `[0, 1]^D`
+(`Partition.to_vector` layout, `D = N (N + 1)`) with `ask()` and receives
+their scores (higher is better) with `tell()`. Proposals depend only on the
+seed and the scores told so far, so a search log can be replayed to resume an
+interrupted search exactly (`tfmtl.grouping.partition_search_runner`).
+"""
+
+import numpy as np
+
+from tfmtl.sharing.feature_partitioning.partition import Partition
+
+
+class PartitionSearch:
+    """Base class: bookkeeping of the best candidate and the budget.
+
+    Args:
+        num_tasks: Number of tasks N.
+        num_samples: Budget of evaluations.
+        seed: Seed of every random draw.
+    """
+
+    def __init__(self, num_tasks, num_samples=1000, seed=0):
+        self.num_tasks = int(num_tasks)
+        self.dimension = Partition.vector_size(self.num_tasks)
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        self.num_evaluations = 0
+        self.generation = 0
+        self.best_params, self.best_score = None, -np.inf
+        self._pending = None
+
+    def _rng(self, *keys):
+        return np.random.default_rng([self.seed, self.generation, *keys])
+
+    @property
+    def done(self):
+        return self.num_evaluations >= self.num_samples
+
+    def ask(self):
+        """Returns the next batch of candidates, array [K, D]."""
+        if self._pending is None:
+            self._pending = np.clip(self._propose(), 0.0, 1.0)
+        return self._pending
+
+    def tell(self, scores):
+        """Takes the scores of the last `ask()` batch, in order."""
+        if self._pending is None:
+            raise ValueError("tell() without a pending ask().")
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.shape != (len(self._pending),):
+            raise ValueError(
+                f"Expected {len(self._pending)} scores, got {scores.shape}."
+            )
+        i = int(np.argmax(scores))
+        if scores[i] > self.best_score:
+            self.best_score = float(scores[i])
+            self.best_params = self._pending[i].copy()
+        self._update(self._pending, scores)
+        self.num_evaluations += len(scores)
+        self.generation += 1
+        self._pending = None
+
+    def _propose(self):
+        raise NotImplementedError
+
+    def _update(self, candidates, scores):
+        del candidates, scores
+
+    def random_candidates(self, count, rng):
+        """`count` partitions from the reference's "restrict" sampler."""
+        return np.stack(
+            [
+                Partition.random(self.num_tasks, rng).to_vector()
+                for _ in range(count)
+            ]
+        )
