@@ -137,9 +137,10 @@ def _macro_model_dir():
     import gin
 
     try:
-        return gin.query_parameter("MODEL_DIR/macro.value")
+        model_dir = gin.query_parameter("MODEL_DIR/macro.value")
     except ValueError:
-        return os.environ.get("AIP_MODEL_DIR")
+        model_dir = None
+    return model_dir or os.environ.get("AIP_MODEL_DIR")
 
 
 def main():

@@ -253,3 +253,28 @@ def test_event_files_only_under_model_dir(tmp_path):
     controller.train(2)
     files = glob.glob(os.path.join(tmp_path, "**", "events.*"), recursive=True)
     assert files and all(f.startswith(str(tmp_path)) for f in files)
+
+
+def test_graddrop_transforms_shared_gradients_only(tmp_path):
+    from tfmtl.weighting import GradDrop
+
+    class Spy(GradDrop):
+        calls = 0
+
+        def transform_gradients(self, per_task_grads):
+            Spy.calls += 1
+            return super().transform_gradients(per_task_grads)
+
+    controller = _controller(tmp_path, weighting=lambda: Spy(seed=1))
+    heads = {
+        t: [np.array(v) for v in h.weights]
+        for t, h in controller.model.heads.items()
+    }
+    logs = controller.train(2)
+    assert Spy.calls == 1  # traced once, used on both steps
+    assert np.isfinite(logs["grad_norm"])
+    for name, head in controller.model.heads.items():
+        assert any(
+            not np.array_equal(a, np.array(b))
+            for a, b in zip(heads[name], head.weights)
+        )

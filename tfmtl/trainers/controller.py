@@ -248,9 +248,12 @@ class Controller:
         """Writes the current state to `model_dir/best`; returns its path."""
         prefix = os.path.join(self.best_dir, "ckpt")
         if not self.cluster.is_chief:
-            prefix = os.path.join(
-                self.checkpoint_dir, ".workers", "best", "ckpt"
-            )
+            # Every worker must write (collectives); its copy is dropped.
+            worker = f"worker_{self.cluster.task_id}"
+            scratch = os.path.join(self.checkpoint_dir, ".workers", worker)
+            path = self.checkpoint.write(os.path.join(scratch, "best", "ckpt"))
+            tf.io.gfile.rmtree(scratch)
+            return path
         path = self.checkpoint.write(prefix)
         if self.cluster.is_chief:
             summaries.write_json(
@@ -429,6 +432,11 @@ class Controller:
             ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())),
         )
         self.last_evaluation = {"step": step, "results": results}
+        if self.cluster.is_chief:
+            summaries.write_json(
+                os.path.join(self.model_dir, "eval_results.json"),
+                {"step": step, "split": self.eval_split, "results": results},
+            )
         self._run_eval_actions(step, results)
         return results
 

@@ -79,9 +79,9 @@ class Trainer:
             iterator: Distributed iterator of training batches.
             plan: The step's `Plan`.
             probes: Objects with `name` and `replica_probe(trainer, batch,
-                plan, tape, losses) -> {key: tensor}` (`losses`: the list of
-                per-task loss tensors recorded on `tape`), run per replica on the
-                step's batch before the update (e.g. TAG's lookahead
+                plan, tape, losses) -> {key: tensor}` (`losses`: the list
+                of per-task loss tensors recorded on `tape`), run per replica
+                on the step's batch before the update (e.g. TAG's lookahead
                 affinity). Their outputs are summed over replicas and
                 returned under `probe/<name>/<key>`.
         """
@@ -114,7 +114,10 @@ class Trainer:
             isinstance(self.optimizers[g], keras.optimizers.LossScaleOptimizer)
             for g in plan.groups
         )
-        persistent = bool(needs) or scaling or bool(probes)
+        per_task_grads = joint and getattr(
+            self.weighting, "needs_per_task_gradients", False
+        )
+        persistent = bool(needs) or scaling or bool(probes) or per_task_grads
         with tf.GradientTape(persistent=persistent) as tape:
             outputs, features = self.model(
                 batch["image"],
@@ -158,7 +161,14 @@ class Trainer:
             results = probe.replica_probe(self, batch, plan, tape, per_task)
             for k, v in results.items():
                 sums[f"probe/{probe.name}/{k}"] = v
-        grad_norm = self._apply(tape, objective, plan, variables, scaling)
+        grad_norm = self._apply(
+            tape,
+            objective,
+            plan,
+            variables,
+            scaling,
+            per_task if per_task_grads else None,
+        )
         sums.update({f"loss/{t}": local[i] for i, t in enumerate(plan.tasks)})
         sums["loss/objective"] = objective
         sums["loss/regularization"] = regularization
@@ -179,9 +189,11 @@ class Trainer:
         shared = self.model.sharing.shared_variables()
         return gramian_lib.parameter_gramian(tape, local, shared)
 
-    def _apply(self, tape, objective, plan, variables, scaling):
+    def _apply(self, tape, objective, plan, variables, scaling, per_task):
         if not scaling:
             grads = tape.gradient(objective, variables)
+            if per_task is not None:
+                grads = self._transformed(tape, per_task, variables, grads)
         else:
             grads = []
             for g in plan.groups:
@@ -211,6 +223,23 @@ class Trainer:
         if not present:
             return tf.constant(0.0)
         return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in present])
+
+    def _transformed(self, tape, per_task, variables, grads):
+        """Shared-variable gradients from `weighting.transform_gradients`.
+
+        The escape hatch for weightings that act per coordinate (GradDrop):
+        they get each task's gradient of the shared variables; every other
+        variable keeps the gradient of the weighting's objective.
+        """
+        ids = {id(v) for v in self.model.sharing.shared_variables()}
+        shared = [v for v in variables if id(v) in ids]
+        if not shared:
+            return grads
+        combined = self.weighting.transform_gradients(
+            [tape.gradient(loss, shared) for loss in per_task]
+        )
+        by_id = dict(zip((id(v) for v in shared), combined))
+        return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
 
     # ------------------------------------------------------------------- eval
     def eval_step(self, batch):
