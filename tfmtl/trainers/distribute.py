@@ -3,8 +3,10 @@
 `make_strategy("auto")` picks `MultiWorkerMirroredStrategy` when `TF_CONFIG`
 (or Vertex AI's `CLUSTER_SPEC`) describes several workers,
 `MirroredStrategy` when several GPUs are visible, and the default strategy
-otherwise. `ClusterInfo` says whether this process is the chief, the one that
-writes summaries and exports.
+otherwise (`strategy_kind` says which without building it). `ClusterInfo`
+says whether this process is the chief, the one that writes summaries and
+exports. Inside a Vertex AI job `CLUSTER_SPEC` is translated to `TF_CONFIG`
+(`tf_config`) when `TF_CONFIG` is not set.
 """
 
 import dataclasses
