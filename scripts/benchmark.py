@@ -6,10 +6,14 @@ Suites:
              matmul peak in both precisions.
   weighting  Step time of every weighting method relative to equal weights,
              for K = 3 and K = 9 tasks (representation Gramians).
+  tag        TAG's cost: the time of a step that measures lookahead affinity
+             relative to a plain step, and the amortised overhead of a run
+             that measures every 10 steps.
 
 Usage:
   python scripts/benchmark.py --suite=precision --steps=20
   python scripts/benchmark.py --suite=weighting --steps=10
+  python scripts/benchmark.py --suite=tag --steps=20
 """
 
 import os
@@ -24,11 +28,14 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from tfmtl import weighting as weighting_lib  # noqa: E402
+from tfmtl.grouping.affinity_recorder import AffinityRecorder  # noqa: E402
 from tfmtl.testing import tiny_problem  # noqa: E402
 from tfmtl.trainers import Controller  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("suite", "precision", ["precision", "weighting"], "Suite.")
+flags.DEFINE_enum(
+    "suite", "precision", ["precision", "weighting", "tag"], "Suite."
+)
 flags.DEFINE_integer("steps", 20, "Timed steps per configuration.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps (tracing) first.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
@@ -138,14 +145,50 @@ def weighting_suite():
             print(f"  {name:<12}{seconds / base:>6.2f}x   gramian: {needs}")
 
 
+def tag_suite():
+    tasks = ATTRIBUTES + ("depth",)
+    problem_kwargs = dict(
+        tasks=tasks,
+        image_size=32,
+        widths=(16, 32, 64, 64),
+        global_batch_size=FLAGS.batch_size,
+        num_train=FLAGS.batch_size * (FLAGS.steps + FLAGS.warmup + 1),
+    )
+    # every_n_steps=1 times steps that all measure affinity; 10 is the
+    # paper's amortised setting (the warm-up traces both step variants).
+    plain = run_controller(
+        tiny_problem(**problem_kwargs), FLAGS.steps, FLAGS.warmup
+    )
+    every = run_controller(
+        tiny_problem(**problem_kwargs),
+        FLAGS.steps,
+        FLAGS.warmup,
+        actions=[AffinityRecorder(every_n_steps=1, write_every=10**9)],
+    )
+    amortised = run_controller(
+        tiny_problem(**problem_kwargs),
+        FLAGS.steps,
+        max(FLAGS.warmup, 10),
+        actions=[AffinityRecorder(every_n_steps=10, write_every=10**9)],
+    )
+    print(
+        f"\nTAG lookahead affinity, K = {len(tasks)} tasks "
+        f"(plain step {plain * 1000:.1f} ms)"
+    )
+    print(f"  affinity step / plain step      {every / plain:6.2f}x")
+    print(f"  run measuring every 10 steps    {amortised / plain:6.2f}x")
+
+
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     np.set_printoptions(precision=3)
-    if FLAGS.suite == "precision":
-        precision_suite()
-    else:
-        weighting_suite()
+    suites = {
+        "precision": precision_suite,
+        "weighting": weighting_suite,
+        "tag": tag_suite,
+    }
+    suites[FLAGS.suite]()
 
 
 if __name__ == "__main__":

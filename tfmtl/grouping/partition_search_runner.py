@@ -77,8 +77,9 @@ class SearchRunner:
                     logging.warning("Ignoring a truncated search log line.")
                     continue
                 self.records[int(record["id"])] = record
-        logging.info("Resuming search: %d logged evaluations.",
-                     len(self.records))
+        logging.info(
+            "Resuming search: %d logged evaluations.", len(self.records)
+        )
 
     def _append(self, record):
         with open(self.log_path, "a") as f:
@@ -194,8 +195,8 @@ class SearchRunner:
                 self.searcher.tell(scores)
                 self._write_best()
                 write_plot(
-                    self._history, os.path.join(self.search_dir,
-                                                "best_score.svg")
+                    self._history,
+                    os.path.join(self.search_dir, "best_score.svg"),
                 )
         return self.summary()
 

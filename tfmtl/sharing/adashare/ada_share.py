@@ -18,7 +18,7 @@ def load_policy(policy):
     Args:
         policy: a dict `{task: sequence of 0/1}` or the path of a JSON file
             holding such a dict under the key "policy" (as written by
-            `python -m tfmtl.adashare --mode=sample`).
+            `python -m tfmtl.adashare --phase=sample`).
 
     Returns:
         Dict of tuples of ints, or None when `policy` is None.
@@ -195,8 +195,12 @@ class AdaShare(Sharing):
         if training:
             sample = gumbel.gumbel_softmax(logits, self.temperature)
         elif self.eval_policy == "argmax":
+            # compat: the reference's argmax branch is broken (pitfall P6);
+            # this is the intended deterministic policy.
             sample = tf.one_hot(tf.argmax(logits, axis=-1), 2)
         else:
+            # compat: same law as the reference's numpy draw from
+            # softmax(logits), but drawn in the graph at every call.
             sample = gumbel.hard_sample(logits)
         k = tf.cast(self.num_train_layers, tf.int32)
         unlocked = tf.range(self.num_blocks) >= self.num_blocks - k
@@ -229,6 +233,10 @@ class AdaShare(Sharing):
             return self._fixed_forward(x, tasks, training)
         gates = self.gates(training)
         if training:
+            # compat: the reference adds the regularisers in the policy step
+            # only; here every training step adds them, but they depend on
+            # the logits alone, so weight steps (which never update the
+            # logits) are unaffected; only the logged objective differs.
             self.add_loss(self.policy_loss())
         outputs = {}
         for task in tasks:

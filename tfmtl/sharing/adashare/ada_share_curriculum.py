@@ -34,6 +34,10 @@ def curriculum_state(
     return init_temperature * temperature_decay**epoch, unlocked
 
 
+def _default(value, default):
+    return default if value is None else value
+
+
 class AdaShareCurriculum(Action):
     """Sets the Gumbel temperature and the curriculum before every step.
 
@@ -43,11 +47,14 @@ class AdaShareCurriculum(Action):
     unlocks the last `min(L, e // curriculum_speed + 1)` blocks.
 
     Args:
-        warmup_steps: int, steps of the warm-up.
-        cycle_steps: int, steps of one weight + policy cycle.
+        warmup_steps: int, steps of the warm-up (default: the schedule's).
+        cycle_steps: int, steps of one weight + policy cycle (default: the
+            schedule's).
         curriculum_speed: int, policy epochs per newly unlocked block.
         init_temperature: float, temperature of the first policy epoch.
         temperature_decay: float, decay per policy epoch.
+        schedule: an `AdaShareSchedule` giving the default `warmup_steps`
+            and `cycle_steps`.
 
     Example:
     ```python
@@ -61,13 +68,22 @@ class AdaShareCurriculum(Action):
 
     def __init__(
         self,
-        warmup_steps,
-        cycle_steps,
+        warmup_steps=None,
+        cycle_steps=None,
         curriculum_speed=3,
         init_temperature=5.0,
         temperature_decay=0.965,
+        schedule=None,
     ):
         super().__init__(1, "train")
+        if schedule is not None:
+            warmup_steps = _default(warmup_steps, schedule.warmup_steps)
+            cycle_steps = _default(cycle_steps, schedule.cycle_steps)
+        if warmup_steps is None or cycle_steps is None:
+            raise ValueError(
+                "AdaShareCurriculum needs warmup_steps and cycle_steps "
+                "(or an AdaShareSchedule)."
+            )
         self.warmup_steps = int(warmup_steps)
         self.cycle_steps = int(cycle_steps)
         self.curriculum_speed = int(curriculum_speed)

@@ -29,9 +29,7 @@ class AdaShareReport(Action):
 
     def __init__(self, baselines=None, directory=None):
         super().__init__(1, "eval")
-        self.baselines = {
-            t: dict(m) for t, m in dict(baselines or {}).items()
-        }
+        self.baselines = {t: dict(m) for t, m in dict(baselines or {}).items()}
         self.directory = directory
 
     def __call__(self, step, logs, controller):
@@ -99,7 +97,11 @@ def format_report(report):
         lines += ["", "| Δ_T | % |", "|---|---|"]
         for task, value in report["delta_t"].items():
             lines.append(f"| {task} | {value:+.2f} |")
-    lines += ["", "| path | params | MACs | executed blocks |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "| path | params | MACs | executed blocks |",
+        "|---|---|---|---|",
+    ]
     for task, cost in report["costs"].items():
         lines.append(
             f"| {task} | {cost['params']:,} | {cost.get('macs', '')} | "

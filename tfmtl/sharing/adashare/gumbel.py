@@ -25,7 +25,10 @@ def gumbel_softmax(logits, temperature, hard=False, seed=None):
     """
     logits = tf.convert_to_tensor(logits)
     uniform = tf.random.uniform(
-        tf.shape(logits), minval=_EPSILON, maxval=1.0, dtype=logits.dtype,
+        tf.shape(logits),
+        minval=_EPSILON,
+        maxval=1.0,
+        dtype=logits.dtype,
         seed=seed,
     )
     noise = -tf.math.log(-tf.math.log(uniform))
@@ -83,6 +86,9 @@ def sample_policy(logits, seed, num_train_layers=None):
     rng = np.random.default_rng(seed)
     policy = (rng.random(p_exec.shape) < p_exec).astype(np.int64)
     num_blocks = p_exec.shape[-1]
+    # compat: the reference samples every block; blocks the curriculum never
+    # unlocked kept their initial logits, so they execute here instead of
+    # being drawn at p = 0.5 (identical once the curriculum is complete).
     if num_train_layers is not None:
         policy[:, : num_blocks - int(num_train_layers)] = 1
     return policy

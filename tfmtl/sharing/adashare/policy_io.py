@@ -66,13 +66,7 @@ def _conv_macs(layers, shape):
 
 
 def _count(layers):
-    return int(
-        sum(
-            np.prod(v.shape)
-            for layer in layers
-            for v in layer.weights
-        )
-    )
+    return int(sum(np.prod(v.shape) for layer in layers for v in layer.weights))
 
 
 def path_costs(model, image_shape, policy=None):

@@ -49,6 +49,8 @@ def block_weights(num_blocks, weighting="depth"):
         float32 tensor [L].
     """
     index = tf.range(num_blocks, dtype=tf.float32)
+    # compat: "depth" is what the reference code computes and what produced
+    # its numbers, although the paper describes "paper".
     if weighting == "depth":
         return (index + 1.0) / num_blocks
     if weighting == "paper":

@@ -13,12 +13,14 @@ class SavePolicy(Action):
 
     `policy.json` holds the step, tasks, block names, logits [T, L, 2],
     p(execute) [T, L], temperature and unlocked blocks (what
-    `python -m tfmtl.adashare --mode=sample` reads); `policy.png` draws
+    `python -m tfmtl.adashare --phase=sample` reads); `policy.png` draws
     p(execute) as a tasks x blocks grid (dark = executed), also written as
     the image summary `train/dense/adashare_policy`.
 
     Args:
-        every_n_steps: steps between saves (one policy epoch is natural).
+        every_n_steps: steps between saves (default: one policy epoch of
+            `schedule`).
+        schedule: an `AdaShareSchedule`.
 
     Example:
     ```python
@@ -26,7 +28,11 @@ class SavePolicy(Action):
     ```
     """
 
-    def __init__(self, every_n_steps=100):
+    def __init__(self, every_n_steps=None, schedule=None):
+        if every_n_steps is None:
+            if schedule is None:
+                raise ValueError("SavePolicy needs every_n_steps or schedule.")
+            every_n_steps = schedule.cycle_steps
         super().__init__(every_n_steps, "train")
 
     def __call__(self, step, logs, controller):

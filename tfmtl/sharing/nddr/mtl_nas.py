@@ -130,8 +130,7 @@ class MTLNAS(Sharing):
         for mode in (weight_gates, arch_gates, eval_gates):
             if mode not in GATE_MODES:
                 raise ValueError(
-                    f"Unknown gate mode {mode!r}; expected one of "
-                    f"{GATE_MODES}."
+                    f"Unknown gate mode {mode!r}; expected one of {GATE_MODES}."
                 )
         self.backbone = backbone
         self.init_weights = (
@@ -146,6 +145,11 @@ class MTLNAS(Sharing):
         self.initial_entropy_weight = float(entropy_weight)
         self.train_architecture = bool(train_architecture)
         if isinstance(architecture, str):
+            if not tf.io.gfile.exists(architecture):
+                raise FileNotFoundError(
+                    f"Architecture file {architecture} not found (written "
+                    "as architecture.json by ConnectivitySummary)."
+                )
             with tf.io.gfile.GFile(architecture) as f:
                 architecture = json.load(f)
         self.architecture_init = architecture
@@ -200,8 +204,7 @@ class MTLNAS(Sharing):
     # ---------------------------------------------------------------- build
     def _fusion(self, task, block):
         return self.fusions[
-            task * len(self.searched_blocks)
-            + self.searched_blocks.index(block)
+            task * len(self.searched_blocks) + self.searched_blocks.index(block)
         ]
 
     def _initial_alpha(self):
@@ -284,7 +287,7 @@ class MTLNAS(Sharing):
         # architecture step was not verified).
         p = tf.sigmoid(alpha)
         hard = tf.cast(u < p, alpha.dtype)
-        return hard + p - tf.stop_gradient(p)
+        return hard + (p - tf.stop_gradient(p))
 
     def gates(self, training=False):
         """The [T, edges_per_task] gates of the current mode."""

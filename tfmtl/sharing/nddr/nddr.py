@@ -127,7 +127,9 @@ class NDDR(Sharing):
 
     def fusion_variables(self):
         """Trainable variables of the NDDR layers."""
-        return [v for layer in self.nddr_layers for v in layer.trainable_variables]
+        return [
+            v for layer in self.nddr_layers for v in layer.trainable_variables
+        ]
 
     def variable_groups(self):
         fusion = self.fusion_variables()

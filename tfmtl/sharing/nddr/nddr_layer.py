@@ -89,8 +89,7 @@ class NDDRLayer(keras.layers.Layer):
         inputs = list(inputs)
         if len(inputs) != self.num_tasks:
             raise ValueError(
-                f"NDDRLayer expects {self.num_tasks} inputs, got "
-                f"{len(inputs)}."
+                f"NDDRLayer expects {self.num_tasks} inputs, got {len(inputs)}."
             )
         return [
             fusion(self._own_first(inputs, t), training=training)

@@ -72,7 +72,8 @@ def _norm_layers(layer):
             out.append(x)
             inner.update(id(n) for n in x.norms)
         elif (
-            isinstance(x, keras.layers.BatchNormalization) and id(x) not in inner
+            isinstance(x, keras.layers.BatchNormalization)
+            and id(x) not in inner
         ):
             out.append(x)
     return out
@@ -124,6 +125,19 @@ def copy_base(source, target):
                 variable.assign(value)
 
 
+def load_keras(path):
+    """`keras.saving.load_model` with every tfmtl class registered."""
+    import tfmtl.models.backbones  # noqa: F401  (registers classes)
+    import tfmtl.models.heads  # noqa: F401
+    import tfmtl.models.multitask_model  # noqa: F401
+    import tfmtl.sharing  # noqa: F401
+    import tfmtl.sharing.taps  # noqa: F401
+
+    if not tf.io.gfile.exists(path):
+        raise BaseNotFoundError(f"No such Keras file: {path}.")
+    return keras.saving.load_model(path, compile=False)
+
+
 def _resolve_checkpoint(path):
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
@@ -167,10 +181,7 @@ def load_base(backbone, path, input_shape):
     if path.endswith(".keras"):
         if not tf.io.gfile.exists(path):
             raise BaseNotFoundError(f"TAPS base not found: {path}.")
-        import tfmtl.models.multitask_model  # noqa: F401  (registers classes)
-        import tfmtl.sharing  # noqa: F401
-
-        loaded = keras.saving.load_model(path, compile=False)
+        loaded = load_keras(path)
         copy_base(_source_backbone(loaded), backbone)
         return
     prefix = _resolve_checkpoint(path)

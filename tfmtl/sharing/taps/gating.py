@@ -22,5 +22,7 @@ def straight_through_gate(score, threshold):
     Returns:
         A tensor like `score` holding 0.0 and 1.0.
     """
-    hard = keras.ops.cast(keras.ops.greater_equal(score, threshold), score.dtype)
+    hard = keras.ops.cast(
+        keras.ops.greater_equal(score, threshold), score.dtype
+    )
     return score + keras.ops.stop_gradient(hard - score)

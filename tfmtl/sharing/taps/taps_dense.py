@@ -100,6 +100,14 @@ class TAPSDense(keras.layers.Dense):
             outputs = self.activation(outputs)
         return outputs
 
+    # `Conv2D` / `Dense` save only their kernel and bias; a TAPS layer saves
+    # every variable (deltas and scores too), as a plain layer does.
+    def save_own_variables(self, store):
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
+
     def get_config(self):
         config = super().get_config()
         config.update(
