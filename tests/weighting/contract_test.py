@@ -1,7 +1,8 @@
 """The trainer's contract, checked for every method in `weighting.ALL`.
 
-Single device and eager here; distributed_test.py checks tf.function and
-MirroredStrategy against these eager results.
+Eager single-device steps first; then tf.function and MirroredStrategy runs
+(each replica holding half of the global batch) must give the eager value,
+gradients and logged weights.
 """
 
 import keras
@@ -177,3 +178,68 @@ def test_stays_float32_under_mixed_precision(name):
     assert layer.task_weights.dtype == "float32"
     if name == "uw":
         np.testing.assert_allclose(total.numpy(), 2.0001, rtol=1e-6)
+
+
+def two_cpu_strategy(key_base):
+    """A MirroredStrategy over the two logical CPUs of conftest.py.
+
+    TF hands every MirroredStrategy of a process the same collective keys,
+    so two strategies that all-reduce tensors of different shapes clash
+    ("Shape mismatch in the collective instance"). TF's test hook
+    ``_collective_key_base`` gives this one keys of its own.
+    """
+
+    class Strategy(tf.distribute.MirroredStrategy):
+        _collective_key_base = key_base
+
+    return Strategy(["/cpu:0", "/cpu:1"])
+
+
+@pytest.fixture(scope="module")
+def strategy():
+    return two_cpu_strategy(key_base=7100)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_traced_and_mirrored_match_eager(name, strategy):
+    """tf.function on one device, then MirroredStrategy.run on two, against
+    the eager single-device step on the same global batch."""
+    num_tasks = 3
+    eager_layer, eager_total, eager_grads = run_single(
+        name, num_tasks, traced=False
+    )
+    traced_layer, traced_total, traced_grads = run_single(
+        name, num_tasks, traced=True
+    )
+    with strategy.scope():
+        layer = make(name, num_tasks)
+        model = TinyModel(num_tasks)
+    x, y = data(num_tasks)
+    dataset = tf.data.Dataset.from_tensors((x, y)).unbatch().batch(8)
+    batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
+
+    @tf.function
+    def step(batch):
+        total, grads = strategy.run(
+            train_step, args=(layer, model, batch[0], batch[1])
+        )
+        total = strategy.reduce("SUM", total, axis=None)
+        grads = [strategy.experimental_local_results(g)[0] for g in grads]
+        return total, grads
+
+    mirrored_total, mirrored_grads = step(batch)
+    runs = [
+        (traced_layer, traced_total, traced_grads),
+        (layer, mirrored_total.numpy(), [g.numpy() for g in mirrored_grads]),
+    ]
+    for run_layer, total, grads in runs:
+        np.testing.assert_allclose(total, eager_total, rtol=1e-4, atol=1e-6)
+        for g, e in zip(grads, eager_grads):
+            np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(
+            run_layer.task_weights.numpy(),
+            eager_layer.task_weights.numpy(),
+            rtol=1e-4,
+            atol=1e-6,
+        )
+        assert int(run_layer.iterations.numpy()) == 1
