@@ -5,6 +5,9 @@ A base is a backbone of the same architecture with plain `Conv2D` /
 
 * a `.keras` file: a `MultiTaskModel` exported by `tfmtl.train --mode=export`
   (its `sharing.backbone` is used) or a saved backbone layer;
+* Keras-applications ResNet-50 weights on disk: a `.keras` file of
+  `keras.applications.ResNet50` or its `.h5` weights file (see
+  `copy_keras_application`);
 * a `tfmtl.train` checkpoint (a prefix such as `<model_dir>/ckpt-500`, or a
   model directory for its latest checkpoint): the checkpoint stores the
   model's variables as an ordered list (`state/model/<i>`) whose first
@@ -43,6 +46,8 @@ def plain_clone(backbone):
     config = dict(config, conv="Conv2D")
     if "norm" in config:
         config["norm"] = "BatchNormalization"
+    if "dense" in config:
+        config["dense"] = "Dense"
     return type(backbone).from_config(config)
 
 
@@ -156,6 +161,71 @@ def _resolve_checkpoint(path):
     return path
 
 
+def _keras_application_name(layer, block=None):
+    """The Keras-applications ResNet name of one of our conv / norm layers."""
+    kind = "conv" if isinstance(layer, keras.layers.Conv2D) else "bn"
+    if block is None:
+        return f"conv1_{kind}"
+    stage, index = block.name.removeprefix("stage").split("_block")
+    position = "0" if layer.name.startswith("proj") else layer.name[-1]
+    return f"conv{int(stage) + 1}_block{index}_{position}_{kind}"
+
+
+def copy_keras_application(source, target):
+    """Copies a Keras-applications ResNet (v1) into TAPS ResNet `target`.
+
+    Layers are matched by name (`conv3_block2_1_conv` is stage 2, block 2,
+    first convolution; `_0_` is the projection). The applications'
+    convolution biases are folded into the following batch norm's moving
+    mean (exact in inference mode; batch statistics cancel them anyway).
+    """
+    # compat: Keras applications ResNets stride the first 1x1 convolution of
+    # a bottleneck (v1) and expect caffe-preprocessed inputs; our ResNet
+    # strides the 3x3 convolution (v1.5) and reads images in [0, 1], so the
+    # weights are a starting point, not an exact copy of that network.
+    by_name = {layer.name: layer for layer in source.layers}
+    pairs = [(x, None) for x in target.stem.layers]
+    for block in target.blocks:
+        pairs += [(x, block) for x in block.residual_layers]
+        pairs += [(x, block) for x in block.shortcut_layers]
+    biases = {}
+    for layer, block in pairs:
+        if isinstance(layer, keras.layers.Conv2D):
+            name = _keras_application_name(layer, block)
+            if name not in by_name:
+                raise ValueError(f"The Keras model has no layer {name!r}.")
+            src = by_name[name]
+            if tuple(src.kernel.shape) != tuple(layer._kernel.shape):
+                raise ValueError(
+                    f"{name} has kernel {tuple(src.kernel.shape)}; "
+                    f"{layer.path} needs {tuple(layer._kernel.shape)}."
+                )
+            layer._kernel.assign(src.kernel)
+            if src.use_bias:
+                biases[name[: -len("conv")]] = np.asarray(src.bias)
+        elif isinstance(
+            layer, TAPSBatchNormalization | keras.layers.BatchNormalization
+        ):
+            name = _keras_application_name(layer, block)
+            gamma, beta, mean, variance = _norm_values(by_name[name])
+            mean = mean - biases.get(name[: -len("bn")], 0.0)
+            norms = (
+                layer.norms
+                if isinstance(layer, TAPSBatchNormalization)
+                else [layer]
+            )
+            for norm in norms:
+                for variable, value in zip(
+                    norm.weights, (gamma, beta, mean, variance)
+                ):
+                    variable.assign(value)
+
+
+def _is_keras_application(loaded):
+    names = {layer.name for layer in getattr(loaded, "layers", [])}
+    return "conv1_conv" in names and "conv2_block1_1_conv" in names
+
+
 def _source_backbone(loaded):
     if hasattr(loaded, "sharing") and hasattr(loaded.sharing, "backbone"):
         return loaded.sharing.backbone
@@ -182,7 +252,26 @@ def load_base(backbone, path, input_shape):
         if not tf.io.gfile.exists(path):
             raise BaseNotFoundError(f"TAPS base not found: {path}.")
         loaded = load_keras(path)
-        copy_base(_source_backbone(loaded), backbone)
+        if _is_keras_application(loaded):
+            copy_keras_application(loaded, backbone)
+        else:
+            copy_base(_source_backbone(loaded), backbone)
+        return
+    if path.endswith(".h5"):
+        # Keras-applications weights on disk (e.g. the file Keras downloads
+        # as resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5).
+        if not tf.io.gfile.exists(path):
+            raise BaseNotFoundError(f"TAPS base not found: {path}.")
+        depth = getattr(backbone, "depth", None)
+        if depth != 50:
+            raise ValueError(
+                "Keras-applications weights (.h5) load into ResNet-50 only."
+            )
+        application = keras.applications.ResNet50(
+            weights=path,
+            include_top="notop" not in os.path.basename(path),
+        )
+        copy_keras_application(application, backbone)
         return
     prefix = _resolve_checkpoint(path)
     clone = plain_clone(backbone)

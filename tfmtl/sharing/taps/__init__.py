@@ -1,0 +1,40 @@
+"""TAPS: task-adaptive parameter sharing (Wallingford et al., CVPR 2022).
+
+Importing this package registers `tfmtl>TAPSConv2D`, `tfmtl>TAPSDense`,
+`tfmtl>TAPSBatchNormalization` and `tfmtl>TAPS` with Keras, so backbones can
+name them in `conv=` / `norm=` and saved TAPS models load.
+"""
+
+from tfmtl.sharing.taps.base_loading import BaseNotFoundError, load_base
+from tfmtl.sharing.taps.export import (
+    export_compact,
+    export_merged,
+    layer_map_image,
+    load_compact,
+    merged_model,
+    write_png,
+)
+from tfmtl.sharing.taps.taps import TAPS, taps_backbone
+from tfmtl.sharing.taps.taps_batch_normalization import TAPSBatchNormalization
+from tfmtl.sharing.taps.taps_conv2d import TAPSConv2D
+from tfmtl.sharing.taps.taps_dense import TAPSDense
+from tfmtl.sharing.taps.taps_summaries import TAPSSummaries
+from tfmtl.sharing.taps.taps_warmup import TAPSWarmup
+
+__all__ = [
+    "TAPS",
+    "BaseNotFoundError",
+    "TAPSBatchNormalization",
+    "TAPSConv2D",
+    "TAPSDense",
+    "TAPSSummaries",
+    "TAPSWarmup",
+    "export_compact",
+    "export_merged",
+    "layer_map_image",
+    "load_base",
+    "load_compact",
+    "merged_model",
+    "write_png",
+    "taps_backbone",
+]
