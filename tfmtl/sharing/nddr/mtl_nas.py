@@ -347,6 +347,10 @@ class MTLNAS(Sharing):
         """Trainable variables of the fusion ops."""
         return [v for f in self.fusions for v in f.trainable_variables]
 
+    def shared_variables(self):
+        """Network variables (backbones and fusion ops), without `alpha`."""
+        return [v for v in self.trainable_variables if v is not self.alpha]
+
     def variable_groups(self):
         fusion = self.fusion_variables()
         arch = [self.alpha] if self.train_architecture else []

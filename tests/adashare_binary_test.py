@@ -1,0 +1,109 @@
+"""AdaShare's phases, each one command, end to end on a synthetic config."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = "gin_configs/adashare/nyu_v2_2task_synthetic.gin"
+RETRAIN = "gin_configs/adashare/retrain.gin"
+
+
+def _run(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    result = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result
+
+
+def _train(model_dir, mode, *extra, files=(CONFIG,)):
+    gin_files = [f"--gin_file={f}" for f in files]
+    return _run(
+        "tfmtl.train",
+        *gin_files,
+        f"--gin.MODEL_DIR='{model_dir}'",
+        f"--mode={mode}",
+        *extra,
+    )
+
+
+@pytest.mark.slow
+def test_warmup_policy_sample_retrain_test(tmp_path):
+    run = tmp_path / "policy"
+    # 1. Warm-up: all blocks, stream "train".
+    result = _train(run, "train", "--gin.TRAIN_STEPS=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert tf.train.latest_checkpoint(str(run)).endswith("ckpt-4")
+    warm = json.loads((run / "policy" / "policy.json").read_text())
+    # Saved after step 4, with the state of the next (first policy) step.
+    assert warm["step"] == 4 and warm["num_train_layers"] == 1
+    assert warm["logits"] == [[[0.5, 0.5]] * 8] * 2
+    # 2. Policy learning resumes the warm-up checkpoint (12 steps in all:
+    # two cycles of 2 weight + 2 policy steps).
+    result = _train(run, "train")
+    assert result.returncode == 0, result.stderr[-3000:]
+    learned = json.loads((run / "policy" / "policy.json").read_text())
+    assert learned["step"] == 12 and learned["num_train_layers"] == 3
+    assert learned["temperature"] == pytest.approx(5.0 * 0.965**2)
+    logits = tf.constant(learned["logits"])
+    assert logits.shape == (2, 8, 2)
+    # Policy steps 6-7 trained block 8, steps 10-11 blocks 7-8; the L2
+    # decay shrinks every logit but moves p(execute) of unlocked ones only.
+    odds = logits[..., 0] - logits[..., 1]
+    assert float(tf.reduce_max(tf.abs(odds[:, :6]))) < 1e-6
+    assert float(tf.reduce_min(tf.abs(odds[:, 6:]))) > 1e-4
+    assert (run / "policy" / "policy.png").exists()
+    # 3. Sample 2 architectures, seeded.
+    result = _run(
+        "tfmtl.adashare", f"--model_dir={run}", "--num_samples=2", "--seed=7"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sample = json.loads((run / "policy" / "sample_1.json").read_text())
+    assert sample["seed"] == 8
+    assert sorted(sample["policy"]) == ["normals", "segmentation"]
+    assert all(d == 1 for p in sample["policy"].values() for d in p[:5])
+    # 4. Retrain the sampled architecture from scratch; 5. test it.
+    retrain = tmp_path / "retrain"
+    policy_file = run / "policy" / "sample_1.json"
+    extra = f"--gin.POLICY_FILE='{policy_file}'"
+    files = (CONFIG, RETRAIN)
+    result = _train(retrain, "train", extra, files=files)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert tf.train.latest_checkpoint(str(retrain)).endswith("ckpt-4")
+    result = _train(retrain, "evaluate", extra, files=files)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((retrain / "report.json").read_text())
+    assert "miou" in report["metrics"]["segmentation"]
+    assert "mean_angle" in report["metrics"]["normals"]
+    costs = report["costs"]
+    assert costs["segmentation"]["params"] < costs["total"]["params"]
+    assert costs["normals"]["macs"] > 0
+    assert report["policy"] == sample["policy"]
+    assert (retrain / "policy.png").exists()
+    assert "| segmentation | miou |" in (retrain / "report.md").read_text()
+
+
+def test_sampling_without_a_policy_is_a_one_line_error(tmp_path):
+    result = _run("tfmtl.adashare", f"--model_dir={tmp_path}")
+    assert result.returncode == 2
+    errors = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("tfmtl.adashare: error:")
+    ]
+    assert errors == [
+        "tfmtl.adashare: error: FileNotFoundError: No learned policy at "
+        f"{tmp_path}/policy/policy.json; run the policy-learning phase "
+        "(python -m tfmtl.train with an AdaShare config) first."
+    ]
