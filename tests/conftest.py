@@ -21,8 +21,12 @@ tf.config.set_logical_device_configuration(
 
 @pytest.fixture(autouse=True)
 def _reset_global_state():
-    """Keeps the mixed-precision policy and Keras names from leaking."""
+    """Keeps the environment (TF_CONFIG, AIP_*), the mixed-precision policy
+    and Keras names from leaking from one test into the next."""
+    environ = dict(os.environ)
     yield
+    os.environ.clear()
+    os.environ.update(environ)
     keras.mixed_precision.set_global_policy("float32")
     keras.backend.clear_session()
 
