@@ -2,11 +2,11 @@
 
 import keras
 
-from tfmtl.sharing.taps.gating import straight_through_gate
+from tfmtl.sharing.taps.gating import TaskGatedKernel
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class TAPSConv2D(keras.layers.Conv2D):
+class TAPSConv2D(TaskGatedKernel, keras.layers.Conv2D):
     """`Conv2D` with kernel `w0 + 1[s_t >= threshold] * delta_t` for task t.
 
     The base kernel `w0` (the usual `kernel` variable, so plain `Conv2D`
@@ -60,49 +60,7 @@ class TAPSConv2D(keras.layers.Conv2D):
         **kwargs,
     ):
         super().__init__(filters, kernel_size, **kwargs)
-        self.num_tasks = int(num_tasks)
-        self.threshold = float(threshold)
-        self.score_init = float(score_init)
-        self.train_base = bool(train_base)
-        self.task_index = 0
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._kernel.trainable = self.train_base
-        if self.use_bias:
-            self.bias.trainable = self.train_base
-        self.deltas = [
-            self.add_weight(
-                name=f"delta_{t}", shape=self._kernel.shape, initializer="zeros"
-            )
-            for t in range(self.num_tasks)
-        ]
-        self.scores = [
-            self.add_weight(
-                name=f"score_{t}",
-                shape=(),
-                initializer=keras.initializers.Constant(self.score_init),
-                autocast=False,
-            )
-            for t in range(self.num_tasks)
-        ]
-
-    @property
-    def base_kernel(self):
-        """The shared base kernel `w0` (a variable)."""
-        return self._kernel
-
-    def gate(self, task=None):
-        """The 0/1 gate of `task` (default `task_index`), straight-through."""
-        task = self.task_index if task is None else task
-        return straight_through_gate(self.scores[task], self.threshold)
-
-    def task_kernel(self, task=None):
-        """The kernel `w0 + gate * delta` that `task` convolves with."""
-        task = self.task_index if task is None else task
-        kernel = keras.ops.convert_to_tensor(self._kernel)
-        gate = keras.ops.cast(self.gate(task), kernel.dtype)
-        return kernel + gate * keras.ops.cast(self.deltas[task], kernel.dtype)
+        self._init_gating(num_tasks, threshold, score_init, train_base)
 
     def call(self, inputs):
         outputs = self.convolution_op(inputs, self.task_kernel())
@@ -113,23 +71,3 @@ class TAPSConv2D(keras.layers.Conv2D):
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
-
-    # `Conv2D` / `Dense` save only their kernel and bias; a TAPS layer saves
-    # every variable (deltas and scores too), as a plain layer does.
-    def save_own_variables(self, store):
-        keras.layers.Layer.save_own_variables(self, store)
-
-    def load_own_variables(self, store):
-        keras.layers.Layer.load_own_variables(self, store)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_tasks": self.num_tasks,
-                "threshold": self.threshold,
-                "score_init": self.score_init,
-                "train_base": self.train_base,
-            }
-        )
-        return config
