@@ -22,7 +22,6 @@ and exit status 2.
 """
 
 import json
-import os
 import sys
 
 from absl import app, flags, logging
@@ -47,18 +46,8 @@ def _main(argv):
         raise app.UsageError("--gin_file is required.")
     if FLAGS.job is None:
         raise app.UsageError("--job is required: distill or search.")
-    for path in FLAGS.gin_search_paths:
-        gin.add_config_file_search_path(path)
     try:
-        for path in FLAGS.gin_file:
-            if not any(
-                os.path.exists(os.path.join(p, path))
-                for p in ["", *FLAGS.gin_search_paths]
-            ):
-                raise FileNotFoundError(f"Gin file not found: {path}")
-        gin.parse_config_files_and_bindings(
-            FLAGS.gin_file, FLAGS.gin_bindings, finalize_config=True
-        )
+        train_lib.parse_gin_flags()
         if FLAGS.job == "distill":
             kwargs = {}
             if FLAGS.partition_file:

@@ -70,3 +70,27 @@ def tiny_problem(
         "train_data": source,
         "global_batch_size": global_batch_size,
     }
+
+
+@keras.saving.register_keras_serializable(package="tfmtl")
+class TinyStagedBackbone(keras.layers.Layer):
+    """Three stages (2 + 2 + 1 conv blocks): a fast stage-wise backbone.
+
+    Exposes the backbone contract that stage-wise sharing modules (NDDR,
+    MTL-NAS) read: an identity `stem`, `blocks` and `stage_ends`.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.stem = keras.layers.Identity()
+        self.blocks = [
+            keras.Sequential(
+                [
+                    keras.layers.Conv2D(w, 3, strides=s, padding="same"),
+                    keras.layers.BatchNormalization(),
+                    keras.layers.ReLU(),
+                ]
+            )
+            for w, s in ((4, 1), (4, 1), (8, 2), (8, 1), (8, 1))
+        ]
+        self.stage_ends = [1, 3, 4]

@@ -71,6 +71,28 @@ def one_line(error):
     return f"{type(error).__name__}: {text}"
 
 
+def parse_gin_flags():
+    """Parses `--gin_file` / `--gin_bindings` with `--gin_search_paths`.
+
+    Raises:
+        FileNotFoundError: a gin file is in none of the search paths.
+        ValueError: gin's own errors (unknown binding, missing REQUIRED...).
+    """
+    import gin
+
+    for path in FLAGS.gin_search_paths:
+        gin.add_config_file_search_path(path)
+    for path in FLAGS.gin_file:
+        if not any(
+            os.path.exists(os.path.join(p, path))
+            for p in ["", *FLAGS.gin_search_paths]
+        ):
+            raise FileNotFoundError(f"Gin file not found: {path}")
+    gin.parse_config_files_and_bindings(
+        FLAGS.gin_file, FLAGS.gin_bindings, finalize_config=True
+    )
+
+
 def _main(argv):
     import gin
 
@@ -82,18 +104,8 @@ def _main(argv):
         raise app.UsageError(
             "--mode is required: " + ", ".join(experiment.MODES)
         )
-    for path in FLAGS.gin_search_paths:
-        gin.add_config_file_search_path(path)
     try:
-        for path in FLAGS.gin_file:
-            if not any(
-                os.path.exists(os.path.join(p, path))
-                for p in ["", *FLAGS.gin_search_paths]
-            ):
-                raise FileNotFoundError(f"Gin file not found: {path}")
-        gin.parse_config_files_and_bindings(
-            FLAGS.gin_file, FLAGS.gin_bindings, finalize_config=True
-        )
+        parse_gin_flags()
         run = gin.get_configurable(experiment.run)
         config = gin.config_str()
         result = run(

@@ -10,28 +10,10 @@ from tensorboard.backend.event_processing import event_accumulator as ea
 from tfmtl import tasks as tasks_lib
 from tfmtl.data import SplitHalves, SyntheticScenes
 from tfmtl.sharing.nddr import MTLNAS, ArchitectureSchedule, ConnectivitySummary
+from tfmtl.testing import TinyStagedBackbone
 from tfmtl.trainers import Action, Alternating, Controller, Plan
 
 NAMES = ("segmentation", "normals")
-
-
-class _Tiny(keras.layers.Layer):
-    """Three stages (2 + 2 + 1 conv blocks): a fast stage-wise backbone."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.stem = keras.layers.Identity()
-        self.blocks = [
-            keras.Sequential(
-                [
-                    keras.layers.Conv2D(w, 3, strides=s, padding="same"),
-                    keras.layers.BatchNormalization(),
-                    keras.layers.ReLU(),
-                ]
-            )
-            for w, s in ((4, 1), (4, 1), (8, 2), (8, 1), (8, 1))
-        ]
-        self.stage_ends = [1, 3, 4]
 
 
 class _Phases(Action):
@@ -60,7 +42,7 @@ def _search(model_dir, steps, strategy=None, entropy_weight=10.0):
     controller = Controller(
         model_dir=str(model_dir),
         tasks=tasks_lib.tasks_for(source, NAMES),
-        sharing=lambda: MTLNAS(_Tiny, tasks=NAMES),
+        sharing=lambda: MTLNAS(TinyStagedBackbone, tasks=NAMES),
         optimizers={
             "weights": lambda: keras.optimizers.SGD(0.02, momentum=0.9),
             "fusion": lambda: keras.optimizers.SGD(0.2, momentum=0.9),

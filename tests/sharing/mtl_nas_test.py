@@ -9,33 +9,13 @@ import tensorflow as tf
 
 from tfmtl.models.backbones import VGG16
 from tfmtl.sharing.nddr import MTLNAS, ArchitectureSchedule, draw_connectivity
-
-
-@keras.saving.register_keras_serializable(package="mtl_nas_test")
-class _Tiny(keras.layers.Layer):
-    """Three stages (2 + 2 + 1 conv blocks): a fast stage-wise backbone."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.stem = keras.layers.Identity()
-        self.blocks = [
-            keras.Sequential(
-                [
-                    keras.layers.Conv2D(w, 3, strides=s, padding="same"),
-                    keras.layers.BatchNormalization(),
-                    keras.layers.ReLU(),
-                ]
-            )
-            for w, s in ((4, 1), (4, 1), (8, 2), (8, 1), (8, 1))
-        ]
-        self.stage_ends = [1, 3, 4]
-
+from tfmtl.testing import TinyStagedBackbone
 
 IMAGES = tf.random.stateless_uniform((2, 8, 8, 3), seed=(3, 4))
 
 
 def _nas(**kwargs):
-    nas = MTLNAS(_Tiny, tasks=("a", "b"), **kwargs)
+    nas = MTLNAS(TinyStagedBackbone, tasks=("a", "b"), **kwargs)
     nas(IMAGES)
     return nas
 
@@ -57,7 +37,7 @@ def test_vgg_search_space_has_24_edges_per_task():
 
 
 def test_three_tasks_receive_edges_from_both_others():
-    nas = MTLNAS(_Tiny, tasks=("a", "b", "c"))
+    nas = MTLNAS(TinyStagedBackbone, tasks=("a", "b", "c"))
     out = nas(IMAGES, training=True)
     assert sorted(out) == ["a", "b", "c"]
     assert nas.alpha.shape == (3, 12)
@@ -86,7 +66,7 @@ def test_closed_gates_give_independent_single_task_networks():
 
 def test_init_one_zero_starts_as_single_task_networks_with_all_gates():
     closed = _nas(alpha_init=-3.0)
-    opened = MTLNAS(_Tiny, tasks=("a", "b"), eval_gates="all")
+    opened = MTLNAS(TinyStagedBackbone, tasks=("a", "b"), eval_gates="all")
     opened(IMAGES)
     for src, dst in zip(closed.weights, opened.weights):
         if src.shape == dst.shape and "alpha" not in src.path:
@@ -127,7 +107,7 @@ def test_gate_modes():
     assert not np.allclose(nas.gates(True), nas._gates_for("sigmoid"))
     np.testing.assert_array_equal(nas.gates(False), alpha > 0)
     with pytest.raises(ValueError, match="Unknown gate mode"):
-        MTLNAS(_Tiny, tasks=("a", "b"), arch_gates="gumbel_max")
+        MTLNAS(TinyStagedBackbone, tasks=("a", "b"), arch_gates="gumbel_max")
 
 
 def test_entropy_regulariser_and_groups():
@@ -161,7 +141,7 @@ def test_discretisation_round_trip(tmp_path):
     path = tmp_path / "arch.json"
     path.write_text(json.dumps(arch))
     retrain = MTLNAS(
-        _Tiny,
+        TinyStagedBackbone,
         tasks=("a", "b"),
         architecture=str(path),
         weight_gates="hard",

@@ -10,30 +10,12 @@ from tfmtl.models.backbones import VGG16, ResNet
 from tfmtl.models.heads import DenseHead
 from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.sharing.nddr import NDDR
+from tfmtl.testing import TinyStagedBackbone
 from tfmtl.trainers import Action, Controller, Joint
 
 
 def _resnet():
     return ResNet(18, stem="small", widths=(4, 4, 8, 8))
-
-
-class _Tiny(keras.layers.Layer):
-    """Three stages (2 + 2 + 1 conv blocks): a fast stage-wise backbone."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.stem = keras.layers.Identity()
-        self.blocks = [
-            keras.Sequential(
-                [
-                    keras.layers.Conv2D(w, 3, strides=s, padding="same"),
-                    keras.layers.BatchNormalization(),
-                    keras.layers.ReLU(),
-                ]
-            )
-            for w, s in ((4, 1), (4, 1), (8, 2), (8, 1), (8, 1))
-        ]
-        self.stage_ends = [1, 3, 4]
 
 
 def test_vgg_fuses_after_the_five_pools():
@@ -105,7 +87,7 @@ def test_training_updates_fusion_with_its_own_optimizer(tmp_path):
     controller = Controller(
         model_dir=str(tmp_path),
         tasks=tasks_lib.tasks_for(source, names),
-        sharing=lambda: NDDR(_Tiny, tasks=names),
+        sharing=lambda: NDDR(TinyStagedBackbone, tasks=names),
         optimizers={
             "weights": lambda: keras.optimizers.SGD(0.01, momentum=0.9),
             "fusion": lambda: keras.optimizers.SGD(1.0, momentum=0.9),
