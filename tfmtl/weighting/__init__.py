@@ -9,6 +9,7 @@ from tfmtl.weighting.cagrad import CAGrad
 from tfmtl.weighting.dwa import DWA
 from tfmtl.weighting.ew import EW
 from tfmtl.weighting.famo import FAMO
+from tfmtl.weighting.fixed_weights import FixedWeights
 from tfmtl.weighting.grad_drop import GradDrop
 from tfmtl.weighting.grad_norm import GradNorm
 from tfmtl.weighting.grad_vac import GradVac
@@ -23,6 +24,7 @@ from tfmtl.weighting.weighting import Weighting
 
 ALL = {
     "ew": EW,
+    "fixed": FixedWeights,
     "uw": UncertaintyWeighting,
     "gradnorm": GradNorm,
     "pcgrad": PCGrad,
@@ -64,6 +66,7 @@ __all__ = [
     "DWA",
     "EW",
     "FAMO",
+    "FixedWeights",
     "GradDrop",
     "GradNorm",
     "GradVac",

@@ -7,7 +7,6 @@ from tfmtl.sharing.adashare.ada_share_curriculum import (
 )
 from tfmtl.sharing.adashare.ada_share_report import AdaShareReport
 from tfmtl.sharing.adashare.ada_share_schedule import AdaShareSchedule
-from tfmtl.sharing.adashare.fixed_weights import FixedWeights
 from tfmtl.sharing.adashare.gumbel import (
     gumbel_softmax,
     hard_sample,
@@ -21,7 +20,6 @@ __all__ = [
     "AdaShareCurriculum",
     "AdaShareReport",
     "AdaShareSchedule",
-    "FixedWeights",
     "SavePolicy",
     "curriculum_state",
     "gumbel_softmax",

@@ -1,4 +1,4 @@
-"""Constant task weights (AdaShare's per-task `lambdas`)."""
+"""Constant task weights (AdaShare's `lambdas`, NDDR-CNN's normals x20)."""
 
 import keras
 import tensorflow as tf
@@ -11,7 +11,8 @@ class FixedWeights(Weighting):
     """Returns `sum_i w_i L_i` with constant weights.
 
     Args:
-        weights: sequence of floats, one per task in the run's task order.
+        weights: sequence of floats, one per task in the run's task order
+            (None: all 1, the same as `EW`).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -30,12 +31,16 @@ class FixedWeights(Weighting):
         Sun et al., "AdaShare", NeurIPS 2020 (the yaml `lambdas`).
     """
 
-    def __init__(self, weights, **kwargs):
+    def __init__(self, weights=None, **kwargs):
         super().__init__(**kwargs)
-        self.weights_list = [float(w) for w in weights]
+        self.weights_list = (
+            None if weights is None else [float(w) for w in weights]
+        )
 
     def build(self, num_tasks):
         super().build(num_tasks)
+        if self.weights_list is None:
+            self.weights_list = [1.0] * self.num_tasks
         if len(self.weights_list) != self.num_tasks:
             raise ValueError(
                 f"FixedWeights has {len(self.weights_list)} weights for "
@@ -50,5 +55,7 @@ class FixedWeights(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config["weights"] = list(self.weights_list)
+        config["weights"] = (
+            None if self.weights_list is None else list(self.weights_list)
+        )
         return config
