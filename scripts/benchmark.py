@@ -5,14 +5,21 @@ Suites:
              scenes, float32 vs mixed_bfloat16, next to the machine's measured
              matmul peak in both precisions.
   weighting  Step time of every weighting method relative to equal weights,
-             for K = 3 and K = 9 tasks (representation Gramians).
-  tag        TAG's cost: the time of a step that measures lookahead affinity
-             relative to a plain step, and the amortised overhead of a run
-             that measures every 10 steps.
+             for K = 3 and K = 9 tasks, with representation and parameter
+             Gramians (median per-step time of each run; `--rounds` repeats
+             the runs and reports median ratios within rounds).
+  tag        TAG's cost, inside one run: steps that measure lookahead
+             affinity against the plain steps between them, and the
+             amortised overhead for several measuring intervals.
+
+Per-step times come from a clock action that stamps the end of every step,
+so tracing, start-up and checkpointing are excluded.
 
 Usage:
   python scripts/benchmark.py --suite=precision --steps=20
   python scripts/benchmark.py --suite=weighting --steps=10
+  python scripts/benchmark.py --suite=weighting --methods=pcgrad,mgda,cagrad \\
+      --rounds=3
   python scripts/benchmark.py --suite=tag --steps=20
 """
 
@@ -33,6 +40,7 @@ from tfmtl import weighting as weighting_lib  # noqa: E402
 from tfmtl.grouping.affinity_recorder import AffinityRecorder  # noqa: E402
 from tfmtl.testing import tiny_problem  # noqa: E402
 from tfmtl.trainers import Controller  # noqa: E402
+from tfmtl.trainers.actions import Action  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
@@ -42,6 +50,12 @@ flags.DEFINE_integer("steps", 20, "Timed steps per configuration.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps (tracing) first.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_integer("image_size", 64, "Image side for the precision suite.")
+flags.DEFINE_integer("rounds", 1, "Weighting suite: rounds over the methods.")
+flags.DEFINE_list(
+    "methods",
+    None,
+    "Weighting suite: methods to time (default all); ew always.",
+)
 
 ATTRIBUTES = (
     "attr_a0",
@@ -68,27 +82,53 @@ def matmul_tflops(dtype, n=2048, repeats=10):
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
 
 
-def time_steps(controller, steps, warmup):
-    """Seconds per training step after `warmup` untimed steps."""
-    controller.train(warmup)
-    start = time.perf_counter()
-    controller.train(warmup + steps)
-    return (time.perf_counter() - start) / steps
+class StepClock(Action):
+    """Records the host time at the end of every step.
+
+    The controller reads each step's logs back to the host, so consecutive
+    stamps bracket exactly one step, including its synchronisation.
+    """
+
+    def __init__(self):
+        super().__init__(1, "train")
+        self.stamps = {}
+
+    def __call__(self, step, logs, controller):
+        self.stamps[step] = time.perf_counter()
+
+    def durations(self, first):
+        """`{step: seconds}` for the steps after `first`."""
+        return {
+            s: t - self.stamps[s - 1]
+            for s, t in self.stamps.items()
+            if s > first and s - 1 in self.stamps
+        }
 
 
-def run_controller(problem, steps, warmup, **kwargs):
+def step_times(problem, steps, warmup, actions=(), **kwargs):
+    """`{step: seconds}` of one run; the first `warmup` steps (tracing) are
+    left out."""
+    clock = StepClock()
     with tempfile.TemporaryDirectory() as model_dir:
         controller = Controller(
             model_dir=model_dir,
             summary_every=10**9,
             checkpoint_every=10**9,
+            actions=[*actions, clock],
             **problem,
             **kwargs,
         )
-        seconds = time_steps(controller, steps, warmup)
+        controller.train(warmup + steps)
     keras.mixed_precision.set_global_policy("float32")
     keras.backend.clear_session()
-    return seconds
+    return clock.durations(warmup)
+
+
+def run_controller(problem, steps, warmup, **kwargs):
+    """Median seconds per training step of one run."""
+    return float(
+        np.median(list(step_times(problem, steps, warmup, **kwargs).values()))
+    )
 
 
 def precision_suite():
@@ -120,7 +160,29 @@ def precision_suite():
     )
 
 
+def _weighting_variants():
+    """`{label: factory}`: every method, gradient methods with both
+    Gramian sources, filtered by `--methods`."""
+    wanted = set(FLAGS.methods or weighting_lib.ALL)
+    variants = {}
+    for name, cls in weighting_lib.ALL.items():
+        if name not in wanted and name != "ew":
+            continue
+        if "gradients" in inspect.signature(cls).parameters:
+            for source in ("representation", "parameters"):
+                variants[f"{name}[{source[:3]}]"] = functools.partial(
+                    cls, gradients=source
+                )
+        else:
+            variants[name] = cls
+    return variants
+
+
 def weighting_suite():
+    """Rounds of one run per method; each round's times are divided by the
+    same round's EW time, and the median ratio over rounds is printed, so a
+    slow drift of the machine's load cancels."""
+    variants = _weighting_variants()
     for tasks in (ATTRIBUTES[:2] + ("depth",), ATTRIBUTES + ("depth",)):
         problem_kwargs = dict(
             tasks=tasks,
@@ -129,66 +191,72 @@ def weighting_suite():
             global_batch_size=FLAGS.batch_size,
             num_train=FLAGS.batch_size * (FLAGS.steps + FLAGS.warmup + 1),
         )
-        times = {}
-        for name, cls in weighting_lib.ALL.items():
-            variants = {name: cls}
-            if "gradients" in inspect.signature(cls).parameters:
-                # Gradient methods: with each source of the Gramian.
-                variants = {
-                    f"{name}[{source[:3]}]": functools.partial(
-                        cls, gradients=source
-                    )
-                    for source in ("representation", "parameters")
-                }
-            for label, factory in variants.items():
-                times[label] = run_controller(
+        ratios, base = {label: [] for label in variants}, []
+        for _ in range(FLAGS.rounds):
+            times = {
+                label: run_controller(
                     tiny_problem(**problem_kwargs),
                     FLAGS.steps,
                     FLAGS.warmup,
                     weighting=factory,
                 )
-        base = times["ew"]
+                for label, factory in variants.items()
+            }
+            base.append(times["ew"])
+            for label, seconds in times.items():
+                ratios[label].append(seconds / times["ew"])
         print(
             f"\nK = {len(tasks)} tasks: step time relative to ew "
-            f"({base * 1000:.1f} ms/step); [rep] / [par]: Gramian of the "
+            f"({np.median(base) * 1000:.1f} ms/step; median of "
+            f"{FLAGS.rounds} round(s)); [rep] / [par]: Gramian of the "
             "representation / shared-parameter gradients"
         )
-        for name, seconds in sorted(times.items(), key=lambda kv: kv[1]):
-            print(f"  {name:<20}{seconds / base:>6.2f}x")
+        medians = {k: float(np.median(v)) for k, v in ratios.items()}
+        for label, ratio in sorted(medians.items(), key=lambda kv: kv[1]):
+            spread = f"{min(ratios[label]):.2f}-{max(ratios[label]):.2f}"
+            print(f"  {label:<20}{ratio:>6.2f}x   (rounds: {spread})")
 
 
 def tag_suite():
+    """TAG's cost, measured inside one run: the steps that measure affinity
+    against the plain steps between them (same model, same load), and the
+    amortised overhead that follows for each measuring interval."""
     tasks = ATTRIBUTES + ("depth",)
+    every = 10
+    steps = max(FLAGS.steps, 3 * every)
+    steps -= steps % every
     problem_kwargs = dict(
         tasks=tasks,
         image_size=32,
         widths=(16, 32, 64, 64),
         global_batch_size=FLAGS.batch_size,
-        num_train=FLAGS.batch_size * (FLAGS.steps + FLAGS.warmup + 1),
+        num_train=FLAGS.batch_size * (steps + 2 * every),
     )
-    # every_n_steps=1 times steps that all measure affinity; 10 is the
-    # paper's amortised setting (the warm-up traces both step variants).
-    plain = run_controller(
-        tiny_problem(**problem_kwargs), FLAGS.steps, FLAGS.warmup
+    recorder = AffinityRecorder(every_n_steps=every, write_every=10**9)
+    # The warm-up ends on a measuring step, so both step variants are
+    # traced before the clock starts.
+    times = step_times(
+        tiny_problem(**problem_kwargs), steps, every, actions=[recorder]
     )
-    every = run_controller(
-        tiny_problem(**problem_kwargs),
-        FLAGS.steps,
-        FLAGS.warmup,
-        actions=[AffinityRecorder(every_n_steps=1, write_every=10**9)],
-    )
-    amortised = run_controller(
-        tiny_problem(**problem_kwargs),
-        FLAGS.steps,
-        max(FLAGS.warmup, 10),
-        actions=[AffinityRecorder(every_n_steps=10, write_every=10**9)],
-    )
+    affinity = np.median([t for s, t in times.items() if s % every == 0])
+    plain = np.median([t for s, t in times.items() if s % every])
+    measured = np.mean(list(times.values())) / plain
+    ratio = affinity / plain
     print(
-        f"\nTAG lookahead affinity, K = {len(tasks)} tasks "
-        f"(plain step {plain * 1000:.1f} ms)"
+        f"\nTAG lookahead affinity, K = {len(tasks)} tasks, one run of "
+        f"{steps} steps (plain step {plain * 1000:.1f} ms)"
     )
-    print(f"  affinity step / plain step      {every / plain:6.2f}x")
-    print(f"  run measuring every 10 steps    {amortised / plain:6.2f}x")
+    print(f"  affinity step / plain step          {ratio:6.2f}x")
+    print(
+        f"  (cost model: 1 + K = {1 + len(tasks)}x when heads are cheap: "
+        "each source adds a forward and a backward)"
+    )
+    print(f"  run measuring every {every} steps (mean)  {measured:6.2f}x")
+    for n in (1, 10, 20, 30, 50):
+        print(
+            f"  every_n_steps={n:<3} amortised           "
+            f"{1 + (ratio - 1) / n:6.2f}x"
+        )
 
 
 def main(argv):

@@ -80,6 +80,28 @@ def test_representation_gramian_matches_separate_gradients():
     np.testing.assert_allclose(single.numpy()[2], 0.0, atol=1e-12)
 
 
+@pytest.mark.parametrize("traced", [False, True])
+def test_representation_gramian_from_separate_losses(traced):
+    """The per-task path (a list of scalar losses, one backward each) equals
+    the vectorised one, eagerly and inside tf.function, including the zero
+    block of the unconnected representation."""
+    model = Model()
+    x, y = batch()
+
+    def both():
+        tape, losses, task_losses, reps = forward(model, x, y)
+        return (
+            representation_gramian(tape, task_losses, reps),
+            representation_gramian(tape, losses, reps),
+            representation_gramian(tape, task_losses, reps[1]),
+        )
+
+    fn = tf.function(both) if traced else both
+    separate, stacked, single = fn()
+    np.testing.assert_allclose(separate.numpy(), stacked.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(single.numpy()[2], 0.0, atol=1e-12)
+
+
 def test_parameter_gramian_matches_separate_gradients():
     model = Model()
     tape, losses, task_losses, _ = forward(model, *batch())

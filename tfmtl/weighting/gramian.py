@@ -10,9 +10,13 @@ backward passes.
 Cost, for K tasks, a representation of R floats per replica and P shared
 parameters:
 
-* ``representation_gramian``: one pfor-vectorised backward from the K losses
-  to the representation (through the heads only), K x R memory for the
-  Jacobian, O(K^2 R) for the product, then an all-reduce of K^2 floats.
+* ``representation_gramian``: given the K losses as separate scalars, one
+  backward per task from its loss to the representation, each through its
+  own head only (together: one backward through all heads); given a stacked
+  [K] vector, one pfor-vectorised backward, which runs every head's backward
+  K times (zeros for the other tasks) and costs more with dense heads. K x R
+  memory for the Jacobian, O(K^2 R) for the product, then an all-reduce of
+  K^2 floats.
 * ``parameter_gramian``: one pfor-vectorised backward through heads *and*
   trunk (memory about K times that of a backward pass, K x P floats for the
   Jacobian), an all-reduce of K x P floats, O(K^2 P) for the product. On CPU
@@ -46,6 +50,24 @@ def _flat_jacobian(tape, losses, sources):
     ]
 
 
+def _per_task_jacobian(tape, losses, sources):
+    """Rows of the Jacobian from one gradient call per task loss."""
+    unwrapped = [_unwrap(source) for source in sources]
+    rows = [
+        tape.gradient(
+            loss, unwrapped, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
+        for loss in losses
+    ]
+    return [
+        tf.reshape(
+            tf.cast(tf.stack([row[s] for row in rows]), tf.float32),
+            [len(losses), -1],
+        )
+        for s in range(len(unwrapped))
+    ]
+
+
 def _gram(flat_jacobians):
     return tf.add_n([tf.matmul(j, j, transpose_b=True) for j in flat_jacobians])
 
@@ -62,7 +84,9 @@ def representation_gramian(tape, losses, representations):
 
     Args:
         tape: a persistent `tf.GradientTape` that recorded the forward pass.
-        losses: float32 [K], this replica's share of the per-task losses.
+        losses: this replica's share of the per-task losses: a list of K
+            scalars as recorded on the tape (cheaper: each task's backward
+            runs through its own head only), or a float32 [K] tensor.
         representations: a tensor or a list of tensors (the shared
             features of this replica's slice of the batch).
 
@@ -73,7 +97,10 @@ def representation_gramian(tape, losses, representations):
         concatenation of the replicas' and its Gramian is their sum.
     """
     sources = tf.nest.flatten(representations)
-    gramian = _gram(_flat_jacobian(tape, losses, sources))
+    if isinstance(losses, list | tuple):
+        gramian = _gram(_per_task_jacobian(tape, losses, sources))
+    else:
+        gramian = _gram(_flat_jacobian(tape, losses, sources))
     context = _replica_context()
     if context is not None:
         gramian = context.all_reduce("SUM", gramian)
