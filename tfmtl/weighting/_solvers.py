@@ -24,18 +24,22 @@ def project_to_simplex(v):
 
 
 def minimize_on_simplex(
-    value_and_grad, num_tasks, iterations=200, backtracks=20
+    value_and_grad, num_tasks, iterations=200, backtracks=20, tolerance=1e-6
 ):
     """Minimises a smooth convex function over the simplex.
 
     Accelerated projected gradient (FISTA) with backtracking on the step
-    size and adaptive restart, started at the barycentre.
+    size and adaptive restart, started at the barycentre. Stops early once
+    an iteration moves no coordinate by more than `tolerance`: the solver
+    runs inside every training step, and on well-conditioned problems it
+    converges in a few dozen iterations rather than `iterations`.
 
     Args:
         value_and_grad: maps x [K] to (scalar value, gradient [K]).
         num_tasks: K (static).
-        iterations: number of outer iterations.
+        iterations: maximum number of outer iterations.
         backtracks: maximum halvings of the step per iteration.
+        tolerance: stop when `max |x_{t+1} - x_t| <= tolerance`.
 
     Returns:
         The minimiser, float32 [K].
@@ -54,37 +58,47 @@ def minimize_on_simplex(
             diff = new - y
             bound = value + tf.reduce_sum(grad * diff)
             bound += 0.5 * lip * tf.reduce_sum(diff * diff)
-            too_long = fn(new) > bound + 1e-7 * tf.abs(value)
-            return new, too_long
+            new_value = fn(new)
+            too_long = new_value > bound + 1e-7 * tf.abs(value)
+            return new, new_value, too_long
 
-        def body(i, lip, new, too_long):
-            del new, too_long
+        def body(i, lip, new, new_value, too_long):
+            del new, new_value, too_long
             lip = 2.0 * lip
             return (i + 1, lip, *trial(lip))
 
-        _, lipschitz, new, _ = tf.while_loop(
-            lambda i, lip, new, too_long: tf.logical_and(
+        _, lipschitz, new, new_value, _ = tf.while_loop(
+            lambda i, lip, new, new_value, too_long: tf.logical_and(
                 i < backtracks, too_long
             ),
             body,
             (tf.constant(0), lipschitz, *trial(lipschitz)),
         )
-        return new, lipschitz
+        return new, new_value, lipschitz
 
-    def outer(t, x, y, momentum, lipschitz):
-        new_x, lipschitz = step(y, lipschitz)
+    def outer(t, x, x_value, y, momentum, lipschitz, moved):
+        del moved
+        new_x, new_value, lipschitz = step(y, lipschitz)
         # Adaptive restart (O'Donoghue & Candes 2015): drop the momentum
         # when the objective goes up.
-        restart = fn(new_x) > fn(x)
-        momentum = tf.where(restart, 1.0, momentum)
+        momentum = tf.where(new_value > x_value, 1.0, momentum)
         new_momentum = 0.5 * (1.0 + tf.sqrt(1.0 + 4.0 * momentum**2))
         new_y = new_x + (momentum - 1.0) / new_momentum * (new_x - x)
-        return t + 1, new_x, new_y, new_momentum, lipschitz
+        moved = tf.reduce_max(tf.abs(new_x - x))
+        return t + 1, new_x, new_value, new_y, new_momentum, lipschitz, moved
 
-    _, x, _, _, _ = tf.while_loop(
-        lambda t, *_: t < iterations,
+    _, x, *_ = tf.while_loop(
+        lambda t, *state: tf.logical_and(t < iterations, state[-1] > tolerance),
         outer,
-        (tf.constant(0), x0, x0, tf.constant(1.0), tf.constant(1e-3)),
+        (
+            tf.constant(0),
+            x0,
+            fn(x0),
+            x0,
+            tf.constant(1.0),
+            tf.constant(1e-3),
+            tf.constant(float("inf")),
+        ),
     )
     return x
 
