@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfmtl.grouping.partition_debug_reward import DebugReward
 from tfmtl.grouping.partition_es import PartitionES
@@ -53,6 +54,23 @@ def test_runner_logs_summaries_and_plot(tmp_path):
     assert os.path.exists(tmp_path / "best.json")
     assert "polyline" in (tmp_path / "best_score.svg").read_text()
     assert any(name.startswith("events.out") for name in os.listdir(tmp_path))
+    # TensorBoard shows best score vs evaluations and the ES feature use.
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    events = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0})
+    events.Reload()
+    best = [
+        (e.step, float(tf.make_ndarray(e.tensor_proto)))
+        for e in events.Tensors("search/best_score")
+    ]
+    assert [step for step, _ in best] == list(range(1, 41))
+    values = [v for _, v in best]
+    assert values == sorted(values)
+    assert values[-1] == pytest.approx(summary["best_score"])
+    use = events.Tensors("search/param_use/task_1")
+    assert len(use) == 5  # one per generation
 
 
 def test_resume_from_interrupted_log_matches_uninterrupted(tmp_path):
@@ -143,3 +161,33 @@ def test_search_binary_runs_debug_es_and_reports_user_errors(tmp_path):
         "tfmtl.search: error: FileNotFoundError: Gin file not found: "
         "missing.gin"
     ]
+
+
+def test_runner_passes_task_scores_to_multiobjective_es(tmp_path):
+    searcher = PartitionES(
+        2,
+        num_samples=8 + 8 * 4,
+        init_random=8,
+        num_deltas=4,
+        num_to_use=3,
+        seed=1,
+        multiobjective=True,
+    )
+    summary = SearchRunner(
+        searcher, DebugReward(2, per_task=True), tmp_path, num_workers=2
+    ).run()
+    records = _log(tmp_path)
+    assert summary["num_evaluations"] == 40
+    assert all(len(r["task_scores"]) == 2 for r in records)
+    # Resuming replays the logged task scores: same final state.
+    again = PartitionES(
+        2,
+        num_samples=8 + 8 * 4,
+        init_random=8,
+        num_deltas=4,
+        num_to_use=3,
+        seed=1,
+        multiobjective=True,
+    )
+    SearchRunner(again, DebugReward(2, per_task=True), tmp_path).run()
+    np.testing.assert_allclose(again.theta, searcher.theta)

@@ -7,8 +7,8 @@ Two layouts are read:
 * `format="devkit"`: the devkit folder as downloaded, `data_dir` holding
   `annotations/<task>_<split>.json` (COCO style: `images` with `id` and
   `file_name` relative to `data_dir`, `annotations` with `image_id` and
-  `category_id`, `categories`) and the image files. Category ids are mapped
-  to 0..C-1 in sorted order.
+  `category_id`, `categories`; the test split is `<task>_test_stripped`)
+  and the image files. Category ids are mapped to 0..C-1 in sorted order.
 
 Every task is its own data set, so splits are per task: `"<split>/<task>"`
 (e.g. "train/aircraft"); `"<split>"` alone concatenates all tasks (for joint
@@ -16,16 +16,23 @@ evaluation). An example carries its own task's label and -1 for every other
 task: the accuracy metrics skip labels outside [0, C) and the losses of
 `decathlon_tasks` give them zero loss.
 
-Images are resized isotropically so the shorter side is `image_size` and
-center-cropped; training streams (read with a shuffle seed) add a random
-crop with 4 px padding and a horizontal flip (not for gtsrb, omniglot,
-svhn, whose classes depend on orientation).
+Preprocessing follows the reference (`tfmtl.data.decathlon_augment`):
+images are resized so the shorter side is `image_size`; evaluation images
+are center-cropped; training streams (read with a shuffle seed) are padded
+by 4 px and randomly cropped, colour-jittered, flipped (not gtsrb, omniglot,
+svhn, whose classes depend on orientation), and cut out. With
+normalisation on, every image is standardised with its own data set's mean
+and std (so images are no longer in [0, 1]). An example's random draws are
+a pure function of `(seed, position in the training stream)`: a resumed
+run, which skips the first positions, sees exactly the images an
+uninterrupted run would have seen, and each epoch draws anew.
 """
 
 import dataclasses
 import json
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from tfmtl import losses
@@ -58,6 +65,19 @@ NUM_CLASSES = {
     "ucf101": 101,
 }
 NO_FLIP = ("gtsrb", "omniglot", "svhn")
+#: Accuracy that scores 1 in the reference's distillation score (per task).
+DISTILLATION_REFERENCE = {
+    "imagenet12": 0.63,
+    "aircraft": 0.55,
+    "cifar100": 0.80,
+    "daimlerpedcls": 1.0,
+    "dtd": 0.51,
+    "gtsrb": 1.0,
+    "vgg-flowers": 0.85,
+    "omniglot": 0.89,
+    "svhn": 0.96,
+    "ucf101": 0.85,
+}
 
 
 class Decathlon(DataSource):
@@ -68,7 +88,20 @@ class Decathlon(DataSource):
         data_dir: TFDS data dir (`format="tfds"`) or devkit root.
         format: "tfds" or "devkit".
         image_size: Side of the square images (72 in the reference).
-        shuffle_buffer_size: Shuffle buffer of training streams.
+        shuffle_buffer_size: Shuffle buffer of TFDS training streams.
+        normalize: Standardise each image with its data set's statistics.
+        mean_std: The statistics: a dict `{task: (mean [3], std [3])}`, the
+            path of a statistics file, or "auto": the first of
+            `decathlon_augment.STATS_FILES` in `data_dir` that has every
+            task (e.g. the reference's `decathlon_mean_ref.p`), else
+            computed from up to `stats_examples` training images per task
+            and cached in `data_dir/decathlon_mean_std.json` when writable.
+        stats_examples: Images per task for computed statistics.
+        augment: Augment training streams.
+        color_jitter: Brightness, contrast, saturation, hue strengths
+            (None: off).
+        cutout: Side of the cut-out square (default `image_size // 4`; 0:
+            off).
 
     Example:
     ```python
@@ -88,6 +121,12 @@ class Decathlon(DataSource):
         format="tfds",  # noqa: A002 - the layout's usual name
         image_size=72,
         shuffle_buffer_size=4096,
+        normalize=True,
+        mean_std="auto",
+        stats_examples=1000,
+        augment=True,
+        color_jitter=(0.3, 0.3, 0.3, 0.1),
+        cutout=None,
     ):
         unknown = [t for t in tasks if t not in NUM_CLASSES]
         if unknown:
@@ -102,7 +141,12 @@ class Decathlon(DataSource):
         self.data_dir, self.format = data_dir, format
         self.image_size = int(image_size)
         self.shuffle_buffer_size = int(shuffle_buffer_size)
-        self._files = {}
+        self.normalize, self.mean_std = normalize, mean_std
+        self.stats_examples = int(stats_examples)
+        self.augment = augment
+        self.color_jitter = None if not color_jitter else tuple(color_jitter)
+        self.cutout = self.image_size // 4 if cutout is None else int(cutout)
+        self._files, self._stats = {}, None
 
     @property
     def task_kinds(self):
@@ -124,21 +168,24 @@ class Decathlon(DataSource):
         return base, ((task,) if task else self.task_names)
 
     # -------------------------------------------------------------- devkit
-    def _devkit(self, base, task):
-        key = (base, task)
-        if key not in self._files:
-            # compat: the devkit names the validation split "val".
-            name = "val" if base == "validation" else base
+    def _annotation_file(self, base, task):
+        # compat: the devkit names the splits "val" and "test_stripped".
+        names = {"validation": ["val"], "test": ["test_stripped", "test"]}
+        for name in names.get(base, [base]):
             path = os.path.join(
                 self.data_dir, "annotations", f"{task}_{name}.json"
             )
-            if not os.path.exists(path):
-                raise DataNotFoundError(
-                    f"Decathlon annotation file {path} not found; download "
-                    "the devkit and images into data_dir "
-                    "(annotations/ and data/)."
-                )
-            with open(path) as f:
+            if os.path.exists(path):
+                return path
+        raise DataNotFoundError(
+            f"Decathlon annotation file {path} not found; download the "
+            "devkit and images into data_dir (annotations/ and data/)."
+        )
+
+    def _devkit(self, base, task):
+        key = (base, task)
+        if key not in self._files:
+            with open(self._annotation_file(base, task)) as f:
                 meta = json.load(f)
             categories = sorted(c["id"] for c in meta.get("categories", []))
             index = {c: i for i, c in enumerate(categories)}
@@ -153,49 +200,71 @@ class Decathlon(DataSource):
             self._files[key] = (files, labels)
         return self._files[key]
 
-    def _records(self, base, task, shuffle_seed):
-        if self.format == "devkit":
-            files, labels = self._devkit(base, task)
-            ds = tf.data.Dataset.from_tensor_slices(
-                (tf.constant(files, tf.string), tf.constant(labels, tf.int64))
+    def _devkit_records(self, base, tasks, seed, repeat, skip):
+        """(file, label, task index) after a stateless shuffle and skip."""
+        from tfmtl.data.pipeline import _index_stream
+
+        files, labels, owners = [], [], []
+        for task in tasks:
+            f, y = self._devkit(base, task)
+            files += f
+            labels += y
+            owners += [self.task_names.index(task)] * len(f)
+        table = (
+            tf.constant(files, tf.string),
+            tf.constant(labels, tf.int64),
+            tf.constant(owners, tf.int64),
+        )
+        indices = _index_stream(
+            len(files),
+            shuffle=seed is not None,
+            seed=seed or 0,
+            repeat=repeat,
+            skip=skip,
+        )
+        return indices.map(
+            lambda i: (
+                table[0][i],
+                table[1][i],
+                table[2][i],
             )
-            if shuffle_seed is not None:
-                ds = ds.shuffle(
-                    len(files), seed=shuffle_seed, reshuffle_each_iteration=True
-                )
-            return ds.map(
-                lambda f, y: (
-                    tf.io.decode_image(
-                        tf.io.read_file(f), channels=3, expand_animations=False
-                    ),
-                    y,
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+        )
+
+    def _tfds_records(self, base, tasks, seed, repeat, skip):
+        """(image, label, task index) records; shuffled, repeated, skipped."""
         import tensorflow_datasets as tfds
 
-        builder = tfds.builder(
-            f"visual_domain_decathlon/{task}", data_dir=self.data_dir
-        )
-        try:
-            ds = builder.as_dataset(
-                split=base,
-                shuffle_files=shuffle_seed is not None,
-                read_config=tfds.ReadConfig(shuffle_seed=shuffle_seed),
+        parts = []
+        for task in tasks:
+            builder = tfds.builder(
+                f"visual_domain_decathlon/{task}", data_dir=self.data_dir
             )
-        except AssertionError as error:
-            raise DataNotFoundError(
-                f"TFDS 'visual_domain_decathlon/{task}' is not prepared; "
-                "build it (`tfds build visual_domain_decathlon`, needs the "
-                "manually downloaded devkit) or use format='devkit'."
-            ) from error
-        if shuffle_seed is not None:
+            try:
+                ds = builder.as_dataset(
+                    split=base,
+                    shuffle_files=seed is not None,
+                    read_config=tfds.ReadConfig(shuffle_seed=seed),
+                )
+            except AssertionError as error:
+                raise DataNotFoundError(
+                    f"TFDS 'visual_domain_decathlon/{task}' is not prepared; "
+                    "build it (`tfds build visual_domain_decathlon`, needs "
+                    "the manually downloaded devkit) or use format='devkit'."
+                ) from error
+            owner = self.task_names.index(task)
+            parts.append(ds.map(lambda r, o=owner: (r["image"], r["label"], o)))
+        ds = parts[0]
+        for part in parts[1:]:
+            ds = ds.concatenate(part)
+        if seed is not None:
             ds = ds.shuffle(
                 self.shuffle_buffer_size,
-                seed=shuffle_seed,
+                seed=seed,
                 reshuffle_each_iteration=True,
             )
-        return ds.map(lambda r: (r["image"], r["label"]))
+        if repeat:
+            ds = ds.repeat()
+        return ds.skip(skip)
 
     def num_examples(self, split):
         base, tasks = self._parse(split)
@@ -206,60 +275,126 @@ class Decathlon(DataSource):
                 return None
         return None
 
+    # ---------------------------------------------------------- statistics
+    def statistics(self):
+        """`{task: (mean [3], std [3])}` used to normalise (see `mean_std`)."""
+        if self._stats is None:
+            self._stats = self._load_statistics()
+        return self._stats
+
+    def _load_statistics(self):
+        from tfmtl.data import decathlon_augment as aug
+
+        if isinstance(self.mean_std, dict):
+            return {
+                t: tuple(np.asarray(x, np.float32) for x in self.mean_std[t])
+                for t in self.task_names
+            }
+        if isinstance(self.mean_std, str) and self.mean_std != "auto":
+            stats = aug.read_stats(self.mean_std, self.task_names)
+            if stats is None:
+                raise ValueError(
+                    f"{self.mean_std} lacks statistics of some of "
+                    f"{list(self.task_names)}."
+                )
+            return stats
+        stats = aug.find_stats(self.data_dir, self.task_names)
+        if stats is not None:
+            return stats
+        stats = {}
+        for task in self.task_names:
+            ds = self._decoded(f"train/{task}", None, 0, False, None, False)
+            ds = ds.take(self.stats_examples)
+            stats[task] = aug.image_mean_std(
+                example["image"].numpy() for example in ds
+            )
+        if self.data_dir and os.access(self.data_dir, os.W_OK):
+            aug.write_stats(
+                os.path.join(self.data_dir, aug.STATS_FILES[0]), stats
+            )
+        return stats
+
     # ------------------------------------------------------------- decode
-    def _resize(self, image, train, flip):
+    def _preprocess(self, image, owner, position, seed, train, normalize):
+        from tfmtl.data import decathlon_augment as aug
+
         size = self.image_size
         image = tf.image.convert_image_dtype(image, tf.float32)
         shape = tf.cast(tf.shape(image)[:2], tf.float32)
         scale = size / tf.reduce_min(shape)
-        new = tf.cast(tf.math.ceil(shape * scale), tf.int32)
-        image = tf.image.resize(image, new, method="bilinear")
-        image = tf.image.resize_with_crop_or_pad(image, size, size)
-        if train:
-            image = tf.image.pad_to_bounding_box(
-                image, 4, 4, size + 8, size + 8
+        new = tf.cast(tf.math.ceil(shape * scale - 1e-3), tf.int32)
+        image = tf.image.resize(image, tf.maximum(new, size), "bilinear")
+        image = tf.clip_by_value(image, 0.0, 1.0)
+        if not train:
+            image = tf.image.resize_with_crop_or_pad(image, size, size)
+        else:
+            seeds = tf.random.experimental.stateless_split(
+                tf.stack([tf.constant(seed, tf.int64), position]), 4
             )
-            image = tf.image.random_crop(image, [size, size, 3])
-            if flip:
-                image = tf.image.random_flip_left_right(image)
+            image = aug.pad_and_crop(image, seeds[0], size)
+            if self.color_jitter:
+                image = aug.color_jitter(image, seeds[1], self.color_jitter)
+            flips = tf.constant(
+                [t not in NO_FLIP for t in self.task_names], tf.bool
+            )
+            image = tf.cond(
+                flips[owner],
+                lambda: aug.random_flip(image, seeds[2]),
+                lambda: image,
+            )
         image.set_shape([size, size, 3])
-        return tf.clip_by_value(image, 0.0, 1.0)
+        if normalize:
+            stats = self.statistics()
+            means = np.stack([stats[t][0] for t in self.task_names])
+            stds = np.stack([stats[t][1] for t in self.task_names])
+            means, stds = tf.constant(means), tf.constant(stds)
+            image = (image - means[owner]) / stds[owner]
+        if train and self.cutout:
+            image = aug.cutout(image, seeds[3], self.cutout)
+        return image
 
-    def _example(self, task, train):
-        def fn(image, label):
+    def _decoded(self, split, seed, skip, repeat, shard, normalize):
+        base, tasks = self._parse(split)
+        train = seed is not None and base == "train" and self.augment
+        if self.format == "devkit":
+            ds = self._devkit_records(base, tasks, seed, repeat, skip)
+        else:
+            ds = self._tfds_records(base, tasks, seed, repeat, skip)
+        # Absolute stream positions (after skip) seed the augmentation.
+        ds = tf.data.Dataset.zip(
+            (tf.data.Dataset.range(skip, tf.int64.max), ds)
+        )
+        if shard is not None:
+            ds = ds.shard(*shard)
+
+        def example(position, record):
+            image, label, owner = record
+            if self.format == "devkit":
+                image = tf.io.decode_image(
+                    tf.io.read_file(image), channels=3, expand_animations=False
+                )
+            image = self._preprocess(
+                image, owner, position, seed or 0, train, normalize
+            )
             labels = {
-                t: tf.cast(label if t == task else -1, tf.int32)
-                for t in self.task_names
+                t: tf.where(
+                    owner == i, tf.cast(label, tf.int32), tf.constant(-1)
+                )
+                for i, t in enumerate(self.task_names)
             }
-            return {
-                "image": self._resize(image, train, task not in NO_FLIP),
-                "labels": labels,
-            }
+            return {"image": image, "labels": labels}
 
-        return fn
+        return ds.map(example, num_parallel_calls=tf.data.AUTOTUNE)
 
     def read(
         self, split, shuffle_seed=None, skip=0, *, repeat=False, shard=None
     ):
-        base, tasks = self._parse(split)
-        train = shuffle_seed is not None and base == "train"
-        parts = [
-            self._records(base, t, shuffle_seed).map(
-                self._example(t, train), num_parallel_calls=tf.data.AUTOTUNE
-            )
-            for t in tasks
-        ]
-        ds = parts[0]
-        for part in parts[1:]:
-            ds = ds.concatenate(part)
-        if len(parts) > 1 and shuffle_seed is not None:
-            ds = ds.shuffle(self.shuffle_buffer_size, seed=shuffle_seed)
-        if repeat:
-            ds = ds.repeat()
-        ds = ds.skip(skip)
-        if shard is not None:
-            ds = ds.shard(*shard)
-        return ds
+        self._parse(split)
+        if self.normalize:
+            self.statistics()  # computed on the host, before tracing
+        return self._decoded(
+            split, shuffle_seed, skip, repeat, shard, self.normalize
+        )
 
 
 def masked_cross_entropy(labels, logits):
@@ -303,6 +438,11 @@ def decathlon_tasks(source, names=None, dropout=0.3):
 def task_splits(tasks, split="train"):
     """`{task: "<split>/<task>"}`: per-task splits (or data streams)."""
     return {t: f"{split}/{t}" for t in tasks}
+
+
+def distillation_reference(tasks):
+    """`{task: accuracy}` scoring 1 in the distillation score (reference)."""
+    return {t: DISTILLATION_REFERENCE[t] for t in tasks}
 
 
 def stream_names(tasks):

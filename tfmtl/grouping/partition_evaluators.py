@@ -18,7 +18,8 @@ class SubprocessEvaluator:
     The candidate partition is written to
     `<search_dir>/samples/<id>/partition.json`; the child is
     `command + ["--partition_file=<that>", "--result_file=<result.json>"]`
-    and must write `{"score": ...}` to the result file. Output goes to
+    and must write `{"score": ...}` to the result file (with an optional
+    `task_scores` list, one per task, for multi-objective ES). Output goes to
     `samples/<id>/log-<attempt>.txt`. With `devices`, worker w sees only
     device `devices[w % len(devices)]` (`CUDA_VISIBLE_DEVICES`).
 
@@ -86,7 +87,10 @@ class SubprocessEvaluator:
                 f"child exited with {rc}; see {log_path}: {tail}"
             )
         with open(result_file) as f:
-            score = float(json.load(f)["score"])
+            result = json.load(f)
+        score = {"score": float(result["score"])}
+        if result.get("task_scores") is not None:
+            score["task_scores"] = [float(v) for v in result["task_scores"]]
         if self.cleanup:
             for name in os.listdir(directory):
                 path = os.path.join(directory, name)

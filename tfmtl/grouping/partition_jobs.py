@@ -95,6 +95,7 @@ def search(
     child_timeout=None,
     cleanup=False,
     debug_seed=0,
+    debug_per_task=False,
 ):
     """Runs (or resumes) a partition search; returns its summary.
 
@@ -115,13 +116,15 @@ def search(
         child_timeout: Seconds before a child is killed.
         cleanup: Delete children's run directories after scoring.
         debug_seed: Seed of the debug target.
+        debug_per_task: The debug reward also scores each task (for
+            multi-objective ES).
     """
     from tfmtl.grouping.partition_debug_reward import DebugReward
     from tfmtl.grouping.partition_evaluators import SubprocessEvaluator
     from tfmtl.grouping.partition_search_runner import SearchRunner
 
     if worker_mode == "debug":
-        evaluate = DebugReward(num_tasks, debug_seed)
+        evaluate = DebugReward(num_tasks, debug_seed, debug_per_task)
     elif worker_mode == "cmd":
         command = [sys.executable, "-m", "tfmtl.search", "--job=distill"]
         command += [f"--gin_file={f}" for f in child_gin_files]

@@ -44,8 +44,14 @@ class PartitionSearch:
             self._pending = np.clip(self._propose(), 0.0, 1.0)
         return self._pending
 
-    def tell(self, scores):
-        """Takes the scores of the last `ask()` batch, in order."""
+    def tell(self, scores, task_scores=None):
+        """Takes the scores of the last `ask()` batch, in order.
+
+        Args:
+            scores: [K] scores (higher is better).
+            task_scores: Optional [K, N] per-task scores (e.g. each task's
+                accuracy), used by multi-objective ES.
+        """
         if self._pending is None:
             raise ValueError("tell() without a pending ask().")
         scores = np.asarray(scores, dtype=np.float64)
@@ -57,7 +63,15 @@ class PartitionSearch:
         if scores[i] > self.best_score:
             self.best_score = float(scores[i])
             self.best_params = self._pending[i].copy()
-        self._update(self._pending, scores)
+        if task_scores is not None:
+            task_scores = np.asarray(task_scores, dtype=np.float64)
+            if task_scores.shape != (len(scores), self.num_tasks):
+                expected = (len(scores), self.num_tasks)
+                raise ValueError(
+                    f"Expected task scores of shape {expected}, got "
+                    f"{task_scores.shape}."
+                )
+        self._update(self._pending, scores, task_scores)
         self.num_evaluations += len(scores)
         self.generation += 1
         self._pending = None
@@ -65,8 +79,8 @@ class PartitionSearch:
     def _propose(self):
         raise NotImplementedError
 
-    def _update(self, candidates, scores):
-        del candidates, scores
+    def _update(self, candidates, scores, task_scores=None):
+        del candidates, scores, task_scores
 
     def random_candidates(self, count, rng):
         """`count` partitions from the reference's "restrict" sampler."""

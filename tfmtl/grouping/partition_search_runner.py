@@ -33,9 +33,11 @@ class SearchRunner:
     Args:
         searcher: A `PartitionSearch` (ES, random or grid).
         evaluate: Callable `(sample_id, params, attempt, worker) -> score`
-            that raises on failure; `worker` in `[0, num_workers)` (e.g. to
-            pick a GPU). Called from worker threads; use subprocesses for
-            training (`SubprocessEvaluator`).
+            (a float, or a dict with `score` and optionally `task_scores`,
+            one per task, for multi-objective ES) that raises on failure;
+            `worker` in `[0, num_workers)` (e.g. to pick a GPU). Called
+            from worker threads; use subprocesses for training
+            (`SubprocessEvaluator`).
         search_dir: Directory of the log and summaries.
         num_workers: Evaluations run at once.
         max_retries: Extra attempts after a failed evaluation.
@@ -91,15 +93,37 @@ class SearchRunner:
         self._history.append(record["score"])
         best = float(np.max(self._history))
         count = len(self._history)
+        import tensorflow as tf
+
+        with self._summary_writer().as_default():
+            tf.summary.scalar("search/score", record["score"], step=count)
+            tf.summary.scalar("search/best_score", best, step=count)
+        self._writer.flush()
+
+    def _summary_writer(self):
         if self._writer is None:
             import tensorflow as tf
 
             self._writer = tf.summary.create_file_writer(self.search_dir)
+        return self._writer
+
+    def _generation_summaries(self, scores):
+        """Mean score of a generation and the searcher's feature use."""
         import tensorflow as tf
 
-        with self._writer.as_default():
-            tf.summary.scalar("search/score", record["score"], step=count)
-            tf.summary.scalar("search/best_score", best, step=count)
+        values = {"search/generation_mean_score": float(np.mean(scores))}
+        theta = getattr(self.searcher, "theta", None)
+        if theta is not None:
+            # The forward usages d_i of the current point (as the
+            # reference's `param_use`).
+            n = self.searcher.num_tasks
+            use = theta[Partition.forward_diagonal_indices(n)]
+            values["search/param_use/mean"] = float(np.mean(use))
+            for i, value in enumerate(use):
+                values[f"search/param_use/task_{i}"] = float(value)
+        with self._summary_writer().as_default():
+            for name, value in values.items():
+                tf.summary.scalar(name, value, step=len(self._history))
         self._writer.flush()
 
     # ------------------------------------------------------------ evaluation
@@ -107,10 +131,23 @@ class SearchRunner:
         errors, started = [], time.time()
         for attempt in range(self.max_retries + 1):
             try:
-                score = float(self.evaluate(sample_id, params, attempt, worker))
+                result = self.evaluate(sample_id, params, attempt, worker)
+                if not isinstance(result, dict):
+                    result = {"score": result}
+                score = float(result["score"])
                 if not np.isfinite(score):
                     raise ValueError(f"non-finite score {score}")
-                return score, "ok", attempt + 1, errors, time.time() - started
+                task_scores = result.get("task_scores")
+                if task_scores is not None:
+                    task_scores = [float(v) for v in task_scores]
+                return (
+                    score,
+                    task_scores,
+                    "ok",
+                    attempt + 1,
+                    errors,
+                    time.time() - started,
+                )
             except Exception as error:  # noqa: BLE001 - a child's failure
                 errors.append(f"{type(error).__name__}: {error}"[-500:])
                 logging.warning(
@@ -122,6 +159,7 @@ class SearchRunner:
                 )
         return (
             self.worst_score,
+            None,
             "failed",
             self.max_retries + 1,
             errors,
@@ -158,12 +196,15 @@ class SearchRunner:
             for future in done:
                 sample_id, params, worker = pending.pop(future)
                 free.append(worker)
-                score, status, attempts, errors, seconds = future.result()
+                (score, task_scores, status, attempts, errors, seconds) = (
+                    future.result()
+                )
                 record = {
                     "id": sample_id,
                     "generation": generation,
                     "params": [float(v) for v in params],
                     "score": score,
+                    "task_scores": task_scores,
                     "status": status,
                     "attempts": attempts,
                     "errors": errors,
@@ -172,7 +213,10 @@ class SearchRunner:
                 self.records[sample_id] = record
                 self._append(record)
                 self._summaries(record)
-        return [self.records[first_id + i]["score"] for i in range(len(batch))]
+        records = [self.records[first_id + i] for i in range(len(batch))]
+        return [r["score"] for r in records], [
+            r.get("task_scores") for r in records
+        ]
 
     def run(self):
         """Runs (or resumes) the search to its budget; returns a summary.
@@ -191,14 +235,26 @@ class SearchRunner:
                 generation = self.searcher.generation
                 first_id = self.searcher.num_evaluations
                 batch = self.searcher.ask()
-                scores = self._run_batch(pool, generation, first_id, batch)
-                self.searcher.tell(scores)
+                scores, task_scores = self._run_batch(
+                    pool, generation, first_id, batch
+                )
+                self.searcher.tell(scores, self._task_matrix(task_scores))
+                self._generation_summaries(scores)
                 self._write_best()
                 write_plot(
                     self._history,
                     os.path.join(self.search_dir, "best_score.svg"),
                 )
         return self.summary()
+
+    def _task_matrix(self, task_scores):
+        """[K, N] per-task scores; a failed child gets `worst_score`."""
+        if all(t is None for t in task_scores):
+            return None
+        n = self.searcher.num_tasks
+        return np.array(
+            [[self.worst_score] * n if t is None else t for t in task_scores]
+        )
 
     def summary(self):
         """Best result and failure report of the search so far."""

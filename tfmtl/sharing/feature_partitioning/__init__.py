@@ -7,9 +7,12 @@
 * `TaskBatchNormalization`, `PartitionedResNet`: per-task norms and the
   ResNet-26 of the paper, whose methods take the task index explicitly.
 * `FeaturePartitioning`: the sharing module; runs the trunk once per
-  requested task, groups variables per task ("weights/<task>").
+  requested task, groups variables per task ("weights/<task>"); can start
+  from a trained trunk (`pretrained.load_trunk`: a `.keras` export or a
+  `tfmtl.train` checkpoint) and freeze all but the last stage.
 * `AccuracySampledTask` + `UpdateTaskSampling`: one task per step, sampled
-  by `(1 - acc + b)^(1/T)`; `per_task_optimizers`: one optimizer per task.
+  by `(1 - acc + b)^(1/T)` of the running training accuracy (or the last
+  evaluation's); `per_task_optimizers`: one optimizer per task.
 * `distillation.Distillation`: scores a partition for the outer search
   (`tfmtl.grouping.partition_*`, `python -m tfmtl.search`).
 """

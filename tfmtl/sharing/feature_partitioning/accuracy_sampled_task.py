@@ -12,13 +12,16 @@ class AccuracySampledTask(Schedule):
 
     Each step trains one task and updates only its variable group
     `"<group>/<task>"` (that task's optimizer). Accuracies are set on the
-    host with `set_accuracies` (by `UpdateTaskSampling` after each
-    evaluation); until then sampling is uniform. The draw is a pure function
+    host with `set_accuracies` (by `UpdateTaskSampling`: the running
+    training accuracy, as the reference, or the last evaluation); until then
+    sampling is uniform. The draw is a pure function
     of `(seed, step)` and the current probabilities.
 
     Args:
         tasks: Task names; None means the run's tasks.
-        mode: "accuracy" (the curriculum) or "uniform".
+        mode: "accuracy" (the curriculum), "uniform" (random, equal
+            probabilities) or "round_robin" (task `step mod N`, what the
+            reference calls "uniform").
         bias: b, added to the error (reference 0.15).
         temperature: T (reference 0.3).
         group: Prefix of the per-task variable groups.
@@ -37,8 +40,10 @@ class AccuracySampledTask(Schedule):
         data="train",
         seed=0,
     ):
-        if mode not in ("accuracy", "uniform"):
-            raise ValueError(f"mode must be accuracy or uniform, not {mode!r}")
+        if mode not in ("accuracy", "uniform", "round_robin"):
+            raise ValueError(
+                f"mode must be accuracy, uniform or round_robin, not {mode!r}"
+            )
         self.tasks = None if tasks is None else tuple(tasks)
         self.mode, self.bias, self.temperature = mode, bias, temperature
         self.group, self.data, self.seed = group, data, seed
@@ -66,7 +71,7 @@ class AccuracySampledTask(Schedule):
     def probabilities(self):
         """Current sampling probability of every task."""
         n = len(self.tasks)
-        if self.mode == "uniform" or self.accuracies is None:
+        if self.mode != "accuracy" or self.accuracies is None:
             return np.full(n, 1.0 / n)
         error = np.clip(1.0 - self.accuracies, 0.0, 1.0) + self.bias
         p = error ** (1.0 / self.temperature)
@@ -83,6 +88,8 @@ class AccuracySampledTask(Schedule):
     def __call__(self, step):
         if self.tasks is None:
             raise ValueError("AccuracySampledTask used before bind(tasks).")
+        if self.mode == "round_robin":
+            return self._plan(self.tasks[step % len(self.tasks)])
         digest = hashlib.sha256(f"{self.seed}:{step}".encode()).digest()
         u = int.from_bytes(digest[:8], "little") / 2.0**64
         index = int(np.searchsorted(np.cumsum(self.probabilities()), u))

@@ -48,6 +48,10 @@ class Distillation:
             teacher's own accuracy on the same examples).
         mask_seed: Seed of the mask solver.
         seed: Seed of the student's initialisation and data order.
+        pretrained: Optional trunk the student starts from (the reference
+            starts it from its ImageNet network; see
+            `FeaturePartitioning.pretrained`); default random.
+        pretrained_tasks: Tasks of the run `pretrained` comes from.
 
     Example:
     ```python
@@ -78,6 +82,8 @@ class Distillation:
         reference=None,
         mask_seed=0,
         seed=0,
+        pretrained=None,
+        pretrained_tasks=1,
     ):
         if not teachers:
             raise ValueError("Distillation needs at least one teacher.")
@@ -94,6 +100,7 @@ class Distillation:
         self.eval_batch_size = int(eval_batch_size)
         self.reference = dict(reference) if reference else None
         self.mask_seed, self.seed = mask_seed, seed
+        self.pretrained, self.pretrained_tasks = pretrained, pretrained_tasks
         first = next(iter(self.teachers.values())).sharing
         self.widths, self.blocks = first.widths, first.blocks_per_stage
         self._teacher_accuracy = None
@@ -109,6 +116,8 @@ class Distillation:
             widths=self.widths,
             blocks_per_stage=self.blocks,
             mask_seed=self.mask_seed,
+            pretrained=self.pretrained,
+            pretrained_tasks=self.pretrained_tasks,
             name="student",
         )
         student.build((None, None, None, 3))
@@ -161,12 +170,15 @@ class Distillation:
         return step
 
     def _batches(self, task, split, batch_size, train):
+        # Scoring reads a seeded random subset of `eval_examples` images
+        # (the same for every candidate), as the reference's cached random
+        # validation subset; file order could be sorted by class.
         dataset = make_dataset(
             self.train_data if train else self.eval_data,
             self._split(split, task),
             (task,),
             batch_size,
-            shuffle=train,
+            shuffle=True,
             repeat=train,
             seed=self.seed,
             drop_remainder=train,
@@ -231,7 +243,8 @@ class Distillation:
         Returns:
             Dict with `score` (mean normalised accuracy), per task
             `accuracy/<task>` and `normalized/<task>`, `loss/<task>` (last
-            distillation loss) and `seconds`.
+            distillation loss), `task_scores` (the accuracies in task
+            order) and `seconds`.
         """
         started = time.time()
         student, losses = self.distil(partition)
@@ -251,6 +264,10 @@ class Distillation:
         result["score"] = float(
             np.mean([result[f"normalized/{t}"] for t in self.task_names])
         )
+        # Per-task rewards of multi-objective ES, in task order.
+        result["task_scores"] = [
+            result[f"accuracy/{t}"] for t in self.task_names
+        ]
         result["seconds"] = time.time() - started
         logging.info("Distillation score %.4f", result["score"])
         return result

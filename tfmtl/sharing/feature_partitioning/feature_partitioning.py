@@ -1,10 +1,15 @@
 """Feature partitioning: tasks share a trunk whose channels they partition."""
 
 import keras
+import tensorflow as tf
 
 from tfmtl.sharing.feature_partitioning.partition import Partition
 from tfmtl.sharing.feature_partitioning.partitioned_resnet import (
     PartitionedResNet,
+)
+from tfmtl.sharing.feature_partitioning.pretrained import (
+    check_trunk_path,
+    load_trunk,
 )
 from tfmtl.sharing.sharing import Sharing
 
@@ -31,7 +36,16 @@ class FeaturePartitioning(Sharing):
             (see `Partition.get`).
         widths: Stem and stage widths of the trunk.
         blocks_per_stage: Blocks per stage.
-        freeze_prefix: Freeze all convolutions before the last stage.
+        freeze_prefix: Freeze all convolutions before the last stage (the
+            reference's "last third only"; their per-task norms train).
+        pretrained: Optional trunk to start from: a `.keras` export or a
+            `tfmtl.train` checkpoint / model directory of a feature-
+            partitioning run (see `pretrained.load_trunk`); loaded when the
+            layer is built, so a restored checkpoint still wins. Nothing is
+            downloaded.
+        pretrained_tasks: Number of tasks of the run a pretrained
+            checkpoint comes from (1 for a single-task run).
+        pretrained_task: Which of its tasks' norms every task receives.
         mask_seed: Seed of the mask solver.
         solver_iterations: Draws per task in the mask solver.
         group: Prefix of the variable groups.
@@ -66,6 +80,9 @@ class FeaturePartitioning(Sharing):
         solver_iterations=100,
         group="weights",
         norm_momentum=0.9,
+        pretrained=None,
+        pretrained_tasks=1,
+        pretrained_task=0,
         **kwargs,
     ):
         super().__init__(tasks=tasks, **kwargs)
@@ -79,6 +96,11 @@ class FeaturePartitioning(Sharing):
         self.solver_iterations = solver_iterations
         self.group = group
         self.norm_momentum = norm_momentum
+        self.pretrained = None if pretrained is None else str(pretrained)
+        if self.pretrained:
+            check_trunk_path(self.pretrained)  # fail before building
+        self.pretrained_tasks = int(pretrained_tasks)
+        self.pretrained_task = int(pretrained_task)
         self.backbone = PartitionedResNet(
             len(self.tasks),
             widths=self.widths,
@@ -93,7 +115,35 @@ class FeaturePartitioning(Sharing):
 
     def build(self, input_shape):
         self.backbone.build(input_shape)
+        self._input_shape = tuple(input_shape)
+        self._pretrained_pending = bool(self.pretrained)
+        self.load_pretrained()
         self.built = True
+
+    def load_pretrained(self):
+        """Loads `pretrained` into the trunk, once, outside symbolic builds.
+
+        Keras builds a model by tracing its call in a stateless scope, where
+        assignments are discarded; the load then waits for the first real
+        call (the `Controller` makes one right after building).
+        """
+        # compat: Keras exposes no public test for its stateless scope.
+        from keras.src.backend import in_stateless_scope
+
+        if not getattr(self, "_pretrained_pending", False):
+            return
+        if in_stateless_scope():
+            return
+        # A traced call must read and assign values eagerly.
+        with tf.init_scope():
+            load_trunk(
+                self.backbone,
+                self.pretrained,
+                self._input_shape,
+                source_tasks=self.pretrained_tasks,
+                source_task=self.pretrained_task,
+            )
+        self._pretrained_pending = False
 
     def apply_partition(self, partition):
         """Solves `partition` for masks and assigns them to every layer."""
@@ -113,6 +163,7 @@ class FeaturePartitioning(Sharing):
         return self.tasks.index(task)
 
     def call(self, images, tasks=None, training=None):
+        self.load_pretrained()
         return {
             task: self.backbone(
                 images, task=self.task_index(task), training=training
@@ -160,4 +211,6 @@ class FeaturePartitioning(Sharing):
                 "norm_momentum": self.norm_momentum,
             }
         )
+        # The pretrained file only initialises a fresh trunk; a saved model
+        # carries its own weights (and must load where that file is gone).
         return config
