@@ -11,6 +11,7 @@ import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIN = os.path.join(ROOT, "gin_configs", "taps", "domainnet_resnet34.gin")
+JOINT_GIN = os.path.join("gin_configs", "taps", "domainnet_joint_resnet34.gin")
 
 
 def _run(*args):
@@ -26,11 +27,11 @@ def _run(*args):
     )
 
 
-def _tree(root):
+def _tree(root, domain="clipart"):
     for split, n in (("train", 4), ("test", 2)):
         for c, name in enumerate(("apple", "bee", "car")):
             for i in range(n):
-                path = os.path.join(root, "clipart", split, name, f"{i}.png")
+                path = os.path.join(root, domain, split, name, f"{i}.png")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 pixels = np.full((8, 8, 3), 80 * c + i, np.uint8)
                 tf.io.write_file(path, tf.io.encode_png(pixels))
@@ -113,3 +114,49 @@ def test_missing_model_is_one_line_exit_2(tmp_path, capsys):
     assert len(lines) == 1
     assert lines[0].startswith("tfmtl.taps: error: FileNotFoundError")
     assert "--mode=export" in lines[0]
+
+
+def test_domainnet_joint_config_reports_every_domain(tmp_path):
+    # The joint DomainNet experiment file, cut down to two domains and tiny
+    # sizes, run in-process as `python -m tfmtl.train` would run it.
+    import gin
+
+    from tfmtl import experiment
+
+    for domain in ("clipart", "real"):
+        _tree(tmp_path / "DomainNet", domain)
+    gin.clear_config()
+    gin.add_config_file_search_path(ROOT)
+    bindings = [
+        f"MODEL_DIR = '{tmp_path / 'run'}'",
+        f"DOMAINNET_ROOT = '{tmp_path / 'DomainNet'}'",
+        "DOMAINS = ['clipart', 'real']",
+        "ACCUMULATION_STEPS = 2",
+        "IMAGE_SIZE = 16",
+        "GLOBAL_BATCH_SIZE = 2",
+        "TRAIN_STEPS = 4",
+        "DECAY_STEPS = 2",
+        "EVAL_EVERY = 4",
+        "TRAIN_ERROR_STEPS = 1",
+        "TAPS_SUMMARY_EVERY = 4",
+        "STRATEGY = 'default'",
+        "backbones.ResNet.depth = 18",
+        "backbones.ResNet.widths = (4, 4, 4, 4)",
+    ]
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, JOINT_GIN)], bindings
+        )
+        results = gin.get_configurable(experiment.run)(
+            mode="train_and_evaluate"
+        )
+    finally:
+        gin.clear_config()
+    for domain in ("clipart", "real"):
+        assert 0.0 <= results[f"metric/{domain}/error"] <= 1.0
+    tags = set()
+    for path in tf.io.gfile.glob(str(tmp_path / "run" / "train" / "*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    for tag in ("taps/train_error/real", "taps/layers_tuned/clipart"):
+        assert tag in tags, sorted(tags)

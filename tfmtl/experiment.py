@@ -78,6 +78,7 @@ def run(
     train_data,
     global_batch_size,
     train_steps,
+    accumulation_steps=1,
     weighting=None,
     schedule=None,
     eval_data=None,
@@ -113,6 +114,8 @@ def run(
         train_data: Training `DataSource`.
         global_batch_size: Examples per training step over all replicas.
         train_steps: Target global step of training.
+        accumulation_steps: Micro-steps (batches of `global_batch_size`) per
+            optimizer update; 1 updates every step (see `Trainer`).
         weighting: Weighting factory (default equal weights).
         schedule: A `Schedule` (default `Joint`).
         eval_data: Evaluation `DataSource` (default `train_data`).
@@ -151,6 +154,7 @@ def run(
         optimizers=optimizers,
         train_data=train_data,
         global_batch_size=global_batch_size,
+        accumulation_steps=accumulation_steps,
         weighting=weighting,
         schedule=schedule,
         eval_data=eval_data,

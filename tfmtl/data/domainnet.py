@@ -8,10 +8,19 @@ Two back ends:
   `tfds build domainnet/<domain> --data_dir=...`; nothing is downloaded at
   run time).
 
-Every example is labelled for every domain task with its class (the classes
-are shared by all domains). A split is `"<domain>/<split>"` (that domain's
-images) or `"<split>"` (all selected domains, concatenated), so sequential
-TAPS reads one domain and joint runs can name one stream per domain.
+Each domain is one classification task (the 345 classes are shared). An
+example is labelled with its class for its own domain's task and with
+`IGNORE_LABEL` (-1) for every other domain's task, so in a multi-domain run
+each task trains and is evaluated on its own domain only: the
+classification metrics skip the -1 labels (per-task validation error is the
+error on that task's domain) and the loss of
+`tfmtl.sharing.taps.joint.own_data_tasks` gives them zero loss.
+
+Splits: `"<domain>/<split>"` (that domain's images), `"<split>"` (all
+selected domains, interleaved one example per domain in turn, so any prefix
+covers every domain) and `"balanced/<split>"` (each domain equally often,
+like the reference's per-domain batches: an epoch is `len(domains)` times
+the largest domain, smaller domains repeat).
 
 Reference: Peng et al., "Moment Matching for Multi-Source Domain
 Adaptation", ICCV 2019; Wallingford et al., "Task Adaptive Parameter Sharing
@@ -20,6 +29,7 @@ for Multi-Task Learning", CVPR 2022 (DomainNet benchmarks).
 
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from tfmtl.data import image_folder
@@ -27,6 +37,8 @@ from tfmtl.data.data_source import DataNotFoundError, DataSource
 
 DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
 NUM_CLASSES = 345
+# Label of an example for the tasks of the other domains.
+IGNORE_LABEL = -1
 
 
 class DomainNet(DataSource):
@@ -90,7 +102,11 @@ class DomainNet(DataSource):
 
     # -------------------------------------------------------------- splits
     def _parts(self, split):
+        """`(domains, folder split name, balanced)` of a split name."""
         domain, _, name = split.rpartition("/")
+        balanced = domain == "balanced"
+        if balanced:
+            domain = ""
         if name == "validation":
             # compat: DomainNet (and TAPS) have only train and test.
             name = "test"
@@ -100,7 +116,7 @@ class DomainNet(DataSource):
             raise ValueError(
                 f"Split {split!r} names a domain outside {self.domains}."
             )
-        return ((domain,) if domain else self.domains), name
+        return ((domain,) if domain else self.domains), name, balanced
 
     # -------------------------------------------------------------- folders
     @property
@@ -122,37 +138,63 @@ class DomainNet(DataSource):
         return self._classes
 
     def _split_files(self, split):
+        """`(paths, labels, domain indices, index map)` of a split.
+
+        Example `i` of the split is entry `index_map[i]` of the tables.
+        """
         if split not in self._files:
-            domains, name = self._parts(split)
-            paths, labels = [], []
+            domains, name, balanced = self._parts(split)
+            tables = []
             for domain in domains:
                 folder = os.path.join(self.root, domain, name)
                 if not tf.io.gfile.isdir(folder):
                     raise DataNotFoundError(f"No DomainNet folder {folder}.")
-                p, y = image_folder.list_images(folder, self.classes)
-                paths += p
-                labels += y
-            self._files[split] = (paths, labels)
+                tables.append(image_folder.list_images(folder, self.classes))
+            sizes = np.array([len(p) for p, _ in tables], np.int64)
+            if not sizes.all():
+                raise DataNotFoundError(f"A domain of {split!r} has no image.")
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            ids = [self.domains.index(d) for d in domains]
+            paths = [p for table, _ in tables for p in table]
+            labels = [y for _, table in tables for y in table]
+            owner = np.repeat(ids, sizes)
+            if balanced:
+                # Example i: domain i mod T, its image (i div T) mod size.
+                i = np.arange(len(domains) * sizes.max())
+                d = i % len(domains)
+                index_map = offsets[d] + (i // len(domains)) % sizes[d]
+            else:
+                # Round robin over the domains while they last.
+                position = np.concatenate([np.arange(n) for n in sizes])
+                index_map = np.lexsort((owner, position))
+            self._files[split] = (paths, labels, owner, index_map)
         return self._files[split]
 
     def num_examples(self, split):
         if self.backend == "tfds":
             return None
-        return len(self._split_files(split)[0])
+        return len(self._split_files(split)[3])
 
-    def _example(self, image, label):
+    def _example(self, image, label, domain):
         label = tf.cast(label, tf.int32)
+        ignore = tf.constant(IGNORE_LABEL, tf.int32)
         return {
             "image": image,
-            "labels": {domain: label for domain in self.domains},
+            "labels": {
+                name: tf.where(tf.equal(domain, d), label, ignore)
+                for d, name in enumerate(self.domains)
+            },
         }
 
     def example(self, index, split):
-        paths, labels = self._split_files(split)
-        path = tf.gather(tf.constant(paths), index)
+        paths, labels, owner, index_map = self._split_files(split)
+        entry = tf.gather(tf.constant(index_map, tf.int64), index)
         return self._example(
-            image_folder.decode_resize(path, self.image_size),
-            tf.gather(tf.constant(labels), index),
+            image_folder.decode_resize(
+                tf.gather(tf.constant(paths), entry), self.image_size
+            ),
+            tf.gather(tf.constant(labels, tf.int32), entry),
+            tf.gather(tf.constant(owner, tf.int32), entry),
         )
 
     # ----------------------------------------------------------------- TFDS
@@ -161,22 +203,20 @@ class DomainNet(DataSource):
     ):
         import tensorflow_datasets as tfds
 
-        domains, name = self._parts(split)
+        domains, name, balanced = self._parts(split)
         datasets = []
         for domain in domains:
             builder = tfds.builder(
                 f"domainnet/{domain}", data_dir=self.data_dir, try_gcs=False
             )
             try:
-                datasets.append(
-                    builder.as_dataset(
-                        split=name,
-                        shuffle_files=shuffle_seed is not None,
-                        decoders={"image": tfds.decode.SkipDecoding()},
-                        read_config=tfds.ReadConfig(
-                            shuffle_seed=shuffle_seed, try_autocache=False
-                        ),
-                    )
+                ds = builder.as_dataset(
+                    split=name,
+                    shuffle_files=shuffle_seed is not None,
+                    decoders={"image": tfds.decode.SkipDecoding()},
+                    read_config=tfds.ReadConfig(
+                        shuffle_seed=shuffle_seed, try_autocache=False
+                    ),
                 )
             except AssertionError as error:
                 raise DataNotFoundError(
@@ -184,28 +224,35 @@ class DomainNet(DataSource):
                     f"{builder.data_dir_root}; prepare it with `tfds build "
                     f"domainnet/{domain} --data_dir={builder.data_dir_root}`."
                 ) from error
-        ds = datasets[0]
-        for other in datasets[1:]:
-            ds = ds.concatenate(other)
-        if shuffle_seed is not None:
-            ds = ds.shuffle(
-                10_000, seed=shuffle_seed, reshuffle_each_iteration=True
+            owner = self.domains.index(domain)
+            if shuffle_seed is not None:
+                ds = ds.shuffle(
+                    10_000, seed=shuffle_seed, reshuffle_each_iteration=True
+                )
+            if repeat or balanced:
+                ds = ds.repeat()
+            datasets.append(
+                ds.map(lambda r, d=owner: (r["image"], r["label"], d))
             )
-        if repeat:
-            ds = ds.repeat()
+        # One example per domain in turn (balanced: forever; otherwise while
+        # the domains last).
+        order = tf.data.Dataset.range(len(datasets)).repeat()
+        ds = tf.data.Dataset.choose_from_datasets(
+            datasets, order, stop_on_empty_dataset=False
+        )
         ds = ds.skip(skip)
         if shard is not None:
             ds = ds.shard(*shard)
 
-        def decode(record):
+        def decode(image, label, domain):
             image = tf.io.decode_image(
-                record["image"], channels=3, expand_animations=False
+                image, channels=3, expand_animations=False
             )
             image = tf.image.convert_image_dtype(image, tf.float32)
             image = tf.image.resize(image, [self.image_size] * 2)
             image.set_shape([self.image_size, self.image_size, 3])
             return self._example(
-                tf.clip_by_value(image, 0.0, 1.0), record["label"]
+                tf.clip_by_value(image, 0.0, 1.0), label, domain
             )
 
         return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)

@@ -47,6 +47,10 @@ class Controller:
         optimizers: Dict mapping variable group to an optimizer factory.
         train_data: A `DataSource`.
         global_batch_size: Training examples per step over all replicas.
+        accumulation_steps: Micro-steps per optimizer update (gradient
+            accumulation, see `Trainer`); steps, checkpoints and schedules
+            of the controller count micro-steps, learning-rate schedules
+            count updates.
         weighting: Weighting layer or factory (default equal weights).
         schedule: A `Schedule` (default `Joint`).
         eval_data: Evaluation `DataSource` (default `train_data`).
@@ -78,6 +82,7 @@ class Controller:
         optimizers,
         train_data,
         global_batch_size,
+        accumulation_steps=1,
         weighting=None,
         schedule=None,
         eval_data=None,
@@ -106,6 +111,7 @@ class Controller:
         self.train_splits = dict(train_splits or {"train": "train"})
         self.eval_split = eval_split
         self.global_batch_size = int(global_batch_size)
+        self.accumulation_steps = int(accumulation_steps)
         self.eval_batch_size = int(eval_batch_size or global_batch_size)
         self.strategy = strategy or tf.distribute.get_strategy()
         self.cluster = ClusterInfo.from_environment()
@@ -183,6 +189,7 @@ class Controller:
                 self.weighting,
                 self.strategy,
                 self.global_batch_size,
+                self.accumulation_steps,
             )
         for plan in self.schedule.plans():
             self.trainer.check_plan(plan)
@@ -204,6 +211,9 @@ class Controller:
         state.optimizers = self.optimizers
         state.data = self.data_positions
         state.actions = self.actions
+        if self.trainer.accumulator is not None:
+            # Mid-window gradient sums and the micro-step counter.
+            state.accumulator = self.trainer.accumulator
         self.checkpoint = tf.train.Checkpoint(
             step=self.global_step, state=state
         )

@@ -10,6 +10,7 @@ name: everything a method needs is declared by its parts (a weighting's
 import keras
 import tensorflow as tf
 
+from tfmtl.trainers.gradient_accumulator import GradientAccumulator
 from tfmtl.weighting import gramian as gramian_lib
 
 
@@ -25,10 +26,24 @@ class Trainer:
         weighting: A built `Weighting` for `len(tasks)` tasks.
         strategy: The distribution strategy.
         global_batch_size: Examples per step summed over replicas.
+        accumulation_steps: Micro-steps per optimizer update (1: update every
+            step). With N > 1 each `train_step` is one micro-step on a batch
+            of `global_batch_size`; every N-th applies the mean of the N
+            micro-batch gradients (see `GradientAccumulator`), so N
+            micro-batches make one update on N * `global_batch_size`
+            examples and the optimizers' `iterations` count updates. Build
+            the trainer inside the strategy's scope.
     """
 
     def __init__(
-        self, model, tasks, optimizers, weighting, strategy, global_batch_size
+        self,
+        model,
+        tasks,
+        optimizers,
+        weighting,
+        strategy,
+        global_batch_size,
+        accumulation_steps=1,
     ):
         self.model, self.weighting, self.strategy = model, weighting, strategy
         self.tasks = {t.name: t for t in tasks}
@@ -37,6 +52,17 @@ class Trainer:
         self.global_batch_size = int(global_batch_size)
         self.variable_groups = self._collect_groups()
         self._train_fns, self._eval_fn = {}, None
+        self.accumulation_steps = int(accumulation_steps)
+        if self.accumulation_steps < 1:
+            raise ValueError(
+                f"accumulation_steps must be >= 1, got {accumulation_steps}."
+            )
+        self.accumulator = None
+        if self.accumulation_steps > 1:
+            self.accumulator = GradientAccumulator(
+                [v for vs in self.variable_groups.values() for v in vs],
+                self.accumulation_steps,
+            )
 
     def _collect_groups(self):
         groups = self.model.variable_groups()
@@ -73,7 +99,8 @@ class Trainer:
         """Runs one distributed training step; returns host-side logs.
 
         Runs eagerly on the host; the step itself is traced once per plan
-        and set of probes.
+        and set of probes (and, with gradient accumulation, for accumulating
+        and for updating micro-steps).
 
         Args:
             iterator: Distributed iterator of training batches.
@@ -85,7 +112,10 @@ class Trainer:
                 affinity). Their outputs are summed over replicas and
                 returned under `probe/<name>/<key>`.
         """
-        key = (plan, tuple(id(p) for p in probes))
+        # The host decides whether this micro-step updates, so the optimizer
+        # (and its cross-replica merge_call) never runs under a `cond`.
+        update = self.accumulator is None or self.accumulator.is_update_step()
+        key = (plan, tuple(id(p) for p in probes), update)
         if key not in self._train_fns:
             self.check_plan(plan)
 
@@ -93,7 +123,8 @@ class Trainer:
             def step_fn(it):
                 batch = next(it)
                 sums, means = self.strategy.run(
-                    self._replica_train_step, args=(batch, plan, probes)
+                    self._replica_train_step,
+                    args=(batch, plan, probes, update),
                 )
                 reduce = self.strategy.reduce
                 out = {k: reduce("SUM", v, axis=None) for k, v in sums.items()}
@@ -103,9 +134,12 @@ class Trainer:
                 return out
 
             self._train_fns[key] = step_fn
-        return self._train_fns[key](iterator)
+        logs = self._train_fns[key](iterator)
+        if self.accumulator is not None:
+            self.accumulator.advance()
+        return logs
 
-    def _replica_train_step(self, batch, plan, probes=()):
+    def _replica_train_step(self, batch, plan, probes=(), update=True):
         """One step on one replica. Runs inside `strategy.run`; traced."""
         joint = plan.tasks == self.task_names
         needs = self.weighting.needs_gramian if joint else None
@@ -168,6 +202,7 @@ class Trainer:
             variables,
             scaling,
             per_task if per_task_grads else None,
+            update,
         )
         sums.update({f"loss/{t}": local[i] for i, t in enumerate(plan.tasks)})
         sums["loss/objective"] = objective
@@ -189,7 +224,9 @@ class Trainer:
         shared = self.model.sharing.shared_variables()
         return gramian_lib.parameter_gramian(tape, local, shared)
 
-    def _apply(self, tape, objective, plan, variables, scaling, per_task):
+    def _apply(
+        self, tape, objective, plan, variables, scaling, per_task, update
+    ):
         if not scaling:
             grads = tape.gradient(objective, variables)
             if per_task is not None:
@@ -213,6 +250,11 @@ class Trainer:
                 if gr is not None
             ]
             start += len(group)
+            if self.accumulator is not None:
+                self.accumulator.add(pairs)
+                # The update step applies the whole window's mean, also to
+                # variables this micro-step's plan did not reach.
+                pairs = self.accumulator.take(group) if update else []
             if pairs:
                 self.optimizers[g].apply_gradients(pairs)
         present = [g for g in grads if g is not None]

@@ -14,6 +14,13 @@ from tfmtl.sharing.taps.export import (
     merged_model,
     write_png,
 )
+from tfmtl.sharing.taps.joint import (
+    own_data_cross_entropy,
+    own_data_tasks,
+    round_robin,
+    task_streams,
+)
+from tfmtl.sharing.taps.own_data_loss import OwnDataLoss
 from tfmtl.sharing.taps.taps import TAPS, taps_backbone
 from tfmtl.sharing.taps.taps_batch_normalization import TAPSBatchNormalization
 from tfmtl.sharing.taps.taps_conv2d import TAPSConv2D
@@ -24,6 +31,7 @@ from tfmtl.sharing.taps.taps_warmup import TAPSWarmup
 __all__ = [
     "TAPS",
     "BaseNotFoundError",
+    "OwnDataLoss",
     "TAPSBatchNormalization",
     "TAPSConv2D",
     "TAPSDense",
@@ -35,6 +43,10 @@ __all__ = [
     "load_base",
     "load_compact",
     "merged_model",
+    "own_data_cross_entropy",
+    "own_data_tasks",
+    "round_robin",
+    "task_streams",
     "write_png",
     "taps_backbone",
 ]

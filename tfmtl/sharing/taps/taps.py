@@ -76,7 +76,10 @@ class TAPS(Sharing):
     * Sequential TAPS (one new task on a pretrained base): one task,
       `train_base=False`, `base=` the pretrained backbone.
     * Joint TAPS: several tasks, `train_base=True` (the base is trained by
-      all tasks, each with its own deltas); every step runs all tasks.
+      all tasks, each with its own deltas). With one data set labelling
+      every task, every step runs all tasks; with one data set per task
+      (DomainNet domains) see `tfmtl.sharing.taps.joint` (round robin over
+      the tasks' streams with gradient accumulation, per-task evaluation).
 
     Args:
         backbone: a backbone (`tfmtl.models.backbones`) with a `conv` slot.
@@ -88,7 +91,8 @@ class TAPS(Sharing):
         score_init: float, initial score (above `threshold`).
         penalty_normalizer: divisor of the summed absolute scores (None: the
             number of gated layers, i.e. λ times the mean absolute score).
-        warmup_steps: steps without penalty at the start.
+        warmup_steps: steps without penalty at the start (training steps,
+            i.e. micro-steps when the trainer accumulates gradients).
         ramp_steps: steps over which the penalty then ramps up to λ.
         train_base: bool, train the shared base (joint TAPS).
         task_norm: bool, per-task batch normalisation.

@@ -18,11 +18,16 @@ class TAPSSummaries(Action):
     gated layers with score >= threshold, the reference's "Percent Weights
     Activated"), `taps/parameters_changed/<task>` (% of gated kernel
     parameters), `taps/penalty_scale` and, with `train_error_steps`,
-    `taps/train_error/<task>` (the classification error of the current
-    model, inference mode, on that many training batches). It also draws the
-    tasks x layers map of tuned layers as the image `taps/layers` and writes
-    it to `<model_dir>/taps_layers.png`. Validation error and training loss
-    are logged by the controller (`metric/<task>/error`, `loss/<task>`).
+    `taps/train_error/<task>` and `taps/train_loss/<task>` (classification
+    error and mean loss of the current model, inference mode, on that many
+    batches of every training stream; an example counts for the tasks it is
+    labelled for, so in joint runs each task is scored on its own data). It
+    also draws the tasks x layers map of tuned layers as the image
+    `taps/layers` and writes it to `<model_dir>/taps_layers.png`. The
+    controller logs the validation error (`eval/metric/<task>/error`; with
+    `own_data_tasks` also the own-data validation loss
+    `eval/metric/<task>/loss`) and the training objective
+    (`train/loss/<task>`).
 
     Args:
         every_n_steps: steps between summaries.
@@ -56,34 +61,41 @@ class TAPSSummaries(Action):
         )
 
     def _train_error(self, controller):
-        split = next(iter(controller.train_splits.values()))
-        dataset = make_dataset(
-            controller.train_data,
-            split,
-            controller.task_names,
-            controller.eval_batch_size,
-            shuffle=False,
-            repeat=False,
-            drop_remainder=False,
-        ).take(self.train_error_steps)
         totals = None
-        for batch in controller.strategy.experimental_distribute_dataset(
-            dataset
-        ):
-            stats = tf.nest.map_structure(
-                np.asarray, controller.trainer.eval_step(batch)
-            )
-            totals = (
-                stats
-                if totals is None
-                else tf.nest.map_structure(np.add, totals, stats)
-            )
+        for split in dict.fromkeys(controller.train_splits.values()):
+            dataset = make_dataset(
+                controller.train_data,
+                split,
+                controller.task_names,
+                controller.eval_batch_size,
+                shuffle=False,
+                repeat=False,
+                drop_remainder=False,
+            ).take(self.train_error_steps)
+            for batch in controller.strategy.experimental_distribute_dataset(
+                dataset
+            ):
+                stats = tf.nest.map_structure(
+                    np.asarray, controller.trainer.eval_step(batch)
+                )
+                totals = (
+                    stats
+                    if totals is None
+                    else tf.nest.map_structure(np.add, totals, stats)
+                )
         values = {}
         for task in controller.tasks:
+            entry = totals[task.name]
             for i, metric in enumerate(task.metrics):
-                result = metric.result(totals[task.name][f"metric{i}"])
-                if "error" in result:
-                    values[f"taps/train_error/{task.name}"] = float(
-                        result["error"]
+                stats = entry[f"metric{i}"]
+                result = metric.result(stats)
+                if "error" not in result:
+                    continue
+                values[f"taps/train_error/{task.name}"] = float(result["error"])
+                if "confusion" in stats:
+                    # Examples labelled for the task (others have 0 loss).
+                    labelled = float(np.sum(stats["confusion"]))
+                    values[f"taps/train_loss/{task.name}"] = float(
+                        entry["loss_sum"] / max(labelled, 1.0)
                     )
         return values
