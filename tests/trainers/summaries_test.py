@@ -1,6 +1,7 @@
 """Summary helpers: panels, running means, hparams from gin macros."""
 
 import numpy as np
+import pytest
 
 from tfmtl.train import one_line, rewrite_gin_args, scalar_macros
 from tfmtl.trainers import summaries
@@ -28,6 +29,17 @@ def test_window_means():
     window.add({"a": 1.0})
     window.add({"a": 3.0})
     assert window.mean() == {"a": 2.0} and window.count == 2
+
+
+def test_window_averages_each_key_over_its_own_steps():
+    # One task per step (round robin): b's mean is not diluted by a's steps.
+    window = summaries.Window()
+    window.add({"loss/a": 1.0, "lr": 0.1})
+    window.add({"loss/b": 4.0, "lr": 0.3})
+    window.add({"loss/a": 3.0, "lr": 0.2})
+    assert window.mean() == pytest.approx(
+        {"loss/a": 2.0, "loss/b": 4.0, "lr": 0.2}
+    )
 
 
 def test_gin_argument_helpers():

@@ -76,18 +76,24 @@ def _hparam_value(value):
 
 
 class Window:
-    """Running means of logged values between two summaries."""
+    """Running means of logged values between two summaries.
+
+    Each key is averaged over the steps that logged it: under a schedule
+    that trains one task per step, `loss/<task>` is that task's mean loss
+    over its own steps, not diluted by the steps of the others.
+    """
 
     def __init__(self):
-        self.count, self._sums = 0, {}
+        self.count, self._sums, self._counts = 0, {}, {}
 
     def add(self, logs):
         self.count += 1
         for key, value in logs.items():
             self._sums[key] = self._sums.get(key, 0.0) + float(value)
+            self._counts[key] = self._counts.get(key, 0) + 1
 
     def mean(self):
-        return {k: v / max(self.count, 1) for k, v in self._sums.items()}
+        return {k: v / self._counts[k] for k, v in self._sums.items()}
 
 
 def progress(step, total_steps, logs, rate, first_step, started):

@@ -174,7 +174,9 @@ class Trainer:
                 gramian = None
                 if needs:
                     with tape.stop_recording():
-                        gramian = self._gramian(tape, local, features, needs)
+                        gramian = self._gramian(
+                            tape, local, per_task, features, needs
+                        )
                 # Weightings take this replica's share of the losses and
                 # all-reduce whatever they compute from loss values.
                 objective = self.weighting(
@@ -217,10 +219,12 @@ class Trainer:
                 means[f"weight/{t}"] = tf.cast(w[i], tf.float32)
         return sums, means
 
-    def _gramian(self, tape, local, features, needs):
+    def _gramian(self, tape, local, per_task, features, needs):
         if needs == "representation":
+            # The separate per-task losses: each task's backward then runs
+            # through its own head only.
             unique = list({id(f): f for f in features.values()}.values())
-            return gramian_lib.representation_gramian(tape, local, unique)
+            return gramian_lib.representation_gramian(tape, per_task, unique)
         shared = self.model.sharing.shared_variables()
         return gramian_lib.parameter_gramian(tape, local, shared)
 
