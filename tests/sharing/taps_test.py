@@ -24,6 +24,7 @@ from tfmtl.sharing.taps import (
     layer_map_image,
     load_compact,
 )
+from tfmtl.sharing.taps.base_loading import _kernel_layers
 from tfmtl.trainers import Controller
 
 STEPS = int(os.environ.get("TAPS_TEST_STEPS", "30"))
@@ -227,6 +228,15 @@ def test_sequential_taps_from_base_and_exports(tmp_path):
     assert taps.shared_variables() == []
     frozen = np.array(taps.gated_layers()[3].base_kernel)
     controller.train(4)
+    # The base really arrived through the Controller's build (Keras may
+    # trace a build in a mode that drops assignments).
+    base_kernels = [np.asarray(x._kernel) for x in _kernel_layers(backbone)]
+    taps_kernels = [
+        np.asarray(x._kernel) for x in _kernel_layers(taps.backbone)
+    ]
+    assert len(base_kernels) == len(taps_kernels)
+    for got, want in zip(taps_kernels, base_kernels):
+        np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(frozen, taps.gated_layers()[3].base_kernel)
     assert os.path.exists(os.path.join(controller.model_dir, "taps_layers.png"))
     # Switch some layers off so the compact export is really sparse.
