@@ -44,6 +44,14 @@ class AffinityRecorder(Action):
             gradients, kernels only, as the colab's CS baseline).
         write_every: Steps between writes of the running average.
         filename: Name of the matrix file in `model_dir`.
+
+    Cost: with K tasks a measuring step adds K backward passes to the shared
+    parameters and K forward passes, about K plain steps when the heads are
+    cheap (no exact shortcut exists: each source needs its own gradient and
+    its own looked-ahead forward). A run that measures every N steps then
+    costs about `1 + K / N` plain runs; `scripts/benchmark.py --suite=tag`
+    measures it. Measuring on part of each batch saves nothing: the
+    estimate's noise grows as its cost falls, like measuring less often.
     """
 
     name = "affinity"
