@@ -1,5 +1,7 @@
 """Data sources and the resumable input pipeline."""
 
+from tfmtl.data.augment import DenseAugment
+from tfmtl.data.augmented import Augmented
 from tfmtl.data.celeba import CelebA
 from tfmtl.data.data_source import DataNotFoundError, DataSource
 from tfmtl.data.pipeline import make_dataset
@@ -7,9 +9,11 @@ from tfmtl.data.split_halves import SplitHalves
 from tfmtl.data.synthetic_scenes import SyntheticScenes
 
 __all__ = [
+    "Augmented",
     "CelebA",
     "DataNotFoundError",
     "DataSource",
+    "DenseAugment",
     "SplitHalves",
     "SyntheticScenes",
     "make_dataset",
