@@ -107,3 +107,120 @@ def test_sampling_without_a_policy_is_a_one_line_error(tmp_path):
         f"{tmp_path}/policy/policy.json; run the policy-learning phase "
         "(python -m tfmtl.train with an AdaShare config) first."
     ]
+
+
+def _write_nyu(root, size=(12, 16), count=6):
+    """Tiny files in the formatted NYUv2 layout (nyu_v2_3task.json)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for i in range(count):
+        name = f"{i:04d}"
+        arrays = {
+            "img": rng.integers(0, 256, (*size, 3), dtype=np.uint8),
+            "seg": rng.integers(0, 40, (*size, 1)).astype(np.uint8),
+            "normal_mask": rng.integers(0, 255, (*size, 3), dtype=np.uint8),
+        }
+        arrays["seg"][0] = 255
+        arrays["normal_mask"][1] = 255
+        for folder, array in arrays.items():
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            tf.io.write_file(
+                str(root / folder / f"{name}.png"), tf.io.encode_png(array)
+            )
+        (root / "depth").mkdir(exist_ok=True)
+        np.save(
+            root / "depth" / f"{name}.npy",
+            rng.uniform(0.5, 3.0, size).astype(np.float32),
+        )
+        entries.append(
+            [
+                f"img/{name}.png",
+                f"seg/{name}.png",
+                f"normal_mask/{name}.png",
+                f"depth/{name}.npy",
+            ]
+        )
+    index = {
+        "train": entries[:4],
+        "train1": entries[:2],
+        "train2": entries[2:4],
+        "test": entries[4:],
+    }
+    (root / "nyu_v2_3task.json").write_text(json.dumps(index))
+
+
+# The real-data benchmark file, shrunk: tiny trunk and heads, 8x8 crops.
+REAL = "gin_configs/adashare/nyu_v2_3task.gin"
+TINY = (
+    "--gin.nyuv2.NYUv2.image_shape=(12, 16)",
+    "--gin.augment.DenseAugment.crop_size=(8, 8)",
+    "--gin.backbones.ResNet.stem='small'",
+    "--gin.backbones.ResNet.widths=(4, 4, 8, 8)",
+    "--gin.heads.ASPPHead.rates=(1, 2)",
+    "--gin.heads.ASPPHead.hidden_channels=8",
+    "--gin.GLOBAL_BATCH_SIZE=2",
+    "--gin.WARMUP_STEPS=2",
+    "--gin.WEIGHT_STEPS=1",
+    "--gin.POLICY_STEPS=1",
+    "--gin.CHECKPOINT_EVERY=100",
+    "--gin.EVAL_STEPS=None",
+)
+
+
+@pytest.mark.slow
+def test_real_layout_config_runs_every_phase(tmp_path):
+    data = tmp_path / "nyu"
+    _write_nyu(data)
+    run = tmp_path / "policy"
+    common = (f"--gin.DATA_DIR='{data}'", *TINY)
+    # Warm-up (2 steps) and policy learning (1 cycle) in one command.
+    result = _train(run, "train", "--gin.TRAIN_STEPS=4", *common, files=(REAL,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    learned = json.loads((run / "policy" / "policy.json").read_text())
+    assert learned["step"] == 4
+    assert sorted(learned["tasks"]) == ["depth", "normals", "segmentation"]
+    result = _run("tfmtl.adashare", f"--model_dir={run}", "--num_samples=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Retrain the sample, evaluating on the full 12x16 test images.
+    retrain = tmp_path / "retrain"
+    result = _train(
+        retrain,
+        "train_and_evaluate",
+        f"--gin.POLICY_FILE='{run / 'policy' / 'sample_0.json'}'",
+        "--gin.RETRAIN_STEPS=2",
+        "--gin.EVAL_EVERY=2",
+        *common,
+        files=(REAL, RETRAIN),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((retrain / "report.json").read_text())
+    assert set(report["delta_t"]) == {
+        "overall",
+        "segmentation",
+        "normals",
+        "depth",
+    }
+    # Normals percentages are compared with percentages (49.2, not 0.492).
+    within = report["metrics"]["normals"]["within_30"]
+    assert 0.0 <= within <= 100.0
+    assert "Δ_T" in (retrain / "report.md").read_text()
+
+
+def test_missing_data_directory_is_a_one_line_error(tmp_path):
+    result = _train(
+        tmp_path / "run",
+        "train",
+        f"--gin.DATA_DIR='{tmp_path / 'nowhere'}'",
+        files=(REAL,),
+    )
+    assert result.returncode == 2
+    errors = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("tfmtl.train: error:")
+    ]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "nyu_v2_3task.json not found" in errors[0]
+    assert "github.com/sunxm2357/AdaShare" in errors[0]

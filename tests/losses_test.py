@@ -137,3 +137,28 @@ def test_losses_trace_with_unknown_batch_size():
     labels[0] = 1
     out = seg_loss(labels, tf.zeros((2, 4, 4, 3), tf.bfloat16)).numpy()
     np.testing.assert_allclose(out, [np.log(3.0), 0.0], rtol=1e-6)
+
+
+def test_weighted_segmentation_cross_entropy_is_the_weighted_mean():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(2, 3, 4, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, size=(2, 3, 4)).astype(np.int32)
+    labels[0, 0] = 255
+    labels[1] = 255
+    weights = np.array([0.5, 2.0, 1.0, 3.0, 0.25])
+    log_p = _log_softmax(logits.astype(np.float64))
+    valid = labels[0] != 255
+    y = labels[0][valid]
+    ce = -np.take_along_axis(log_p[0][valid], y[:, None], axis=-1)[:, 0]
+    expected = (weights[y] * ce).sum() / weights[y].sum()
+    got = losses.weighted_segmentation_cross_entropy(
+        labels, logits, class_weights=weights
+    ).numpy()
+    np.testing.assert_allclose(got, [expected, 0.0], rtol=1e-5)
+    # Differs from the unweighted mean, which it equals without weights.
+    assert abs(got[0] - ce.mean()) > 1e-3
+    np.testing.assert_allclose(
+        losses.weighted_segmentation_cross_entropy(labels, logits),
+        losses.segmentation_cross_entropy(labels, logits),
+        rtol=1e-6,
+    )

@@ -60,3 +60,33 @@ def test_bad_task_specifications():
         tasks_lib.build_tasks(["a"], kinds={"a": "ranking"})
     with pytest.raises(ValueError, match=r"Unknown tasks \['colour'\]"):
         tasks_lib.tasks_for(SyntheticScenes(), ["depth", "colour"])
+
+
+def test_override_tasks_replaces_losses_and_appends_metrics():
+    from tfmtl import losses
+    from tfmtl.metrics import NormalsCosine
+
+    built = tasks_lib.build_tasks(
+        ["segmentation", "normals", "depth"], num_classes={"segmentation": 3}
+    )
+    weights = [1.0, 2.0, 0.5]
+
+    def weighted(labels, logits):
+        return losses.weighted_segmentation_cross_entropy(
+            labels, logits, class_weights=weights
+        )
+
+    cosine = NormalsCosine()
+    changed = tasks_lib.override_tasks(
+        built,
+        losses={"segmentation": weighted, "keypoints": None},
+        extra_metrics={"normals": [cosine]},
+    )
+    assert [t.name for t in changed] == ["segmentation", "normals", "depth"]
+    assert changed[0].loss is weighted and changed[2] == built[2]
+    assert changed[1].metrics == (*built[1].metrics, cosine)
+    assert built[1].metrics == (built[1].metrics[0],)  # originals untouched
+    labels = np.array([[[0, 1], [2, 1]]], np.int32)
+    logits = np.random.default_rng(0).normal(size=(1, 2, 2, 3))
+    plain = float(built[0].loss(labels, logits)[0])
+    assert float(changed[0].loss(labels, logits)[0]) != pytest.approx(plain)

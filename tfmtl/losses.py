@@ -138,3 +138,44 @@ def regression_l2(labels, predictions):
     labels = tf.cast(labels, tf.float32)
     error = tf.square(predictions - labels)
     return tf.reduce_mean(error, axis=_non_batch_axes(error))
+
+
+def weighted_segmentation_cross_entropy(
+    labels, logits, class_weights=None, ignore_label=255
+):
+    """Class-weighted pixel cross-entropy: the weighted mean per example.
+
+    Each valid pixel i counts with the weight `w[y_i]` of its label, and an
+    example's loss is `sum_i w[y_i] ce_i / sum_i w[y_i]` (PyTorch's
+    `CrossEntropyLoss(weight=w)` mean). AdaShare weights Taskonomy's
+    segmentation with `semseg_prior_factor.npy` (see
+    `tfmtl.data.taskonomy.read_semseg_prior`). With `class_weights=None` this
+    equals `segmentation_cross_entropy`.
+
+    Args:
+        labels: int tensor [B, H, W] (a trailing axis of size 1 is accepted).
+        logits: float tensor [B, H, W, C].
+        class_weights: float sequence [C], or None for equal weights.
+        ignore_label: label value of unlabeled pixels.
+
+    Returns:
+        float32 tensor [B]; 0 for an example without valid pixels.
+    """
+    # compat: the reference normalises over the whole batch; per example
+    # (as every tfmtl loss) is the same when examples weigh alike.
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    if labels.shape.rank == logits.shape.rank:
+        labels = tf.squeeze(labels, axis=-1)
+    num_classes = tf.shape(logits)[-1]
+    valid = (labels != ignore_label) & (labels >= 0) & (labels < num_classes)
+    safe_labels = tf.where(valid, labels, tf.zeros_like(labels))
+    pixel_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=safe_labels, logits=logits
+    )
+    weight = tf.cast(valid, tf.float32)
+    if class_weights is not None:
+        table = tf.constant(class_weights, tf.float32)
+        weight *= tf.gather(table, safe_labels)
+    total = tf.reduce_sum(pixel_loss * weight, axis=[1, 2])
+    return tf.math.divide_no_nan(total, tf.reduce_sum(weight, axis=[1, 2]))

@@ -248,3 +248,39 @@ def tasks_for(
         heads=chosen,
         ignore_label=ignore_label,
     )
+
+
+def override_tasks(
+    tasks: Sequence[Task],
+    *,
+    losses: Mapping[str, Callable[[Any, Any], Any]] | None = None,
+    extra_metrics: Mapping[str, Sequence[Any]] | None = None,
+) -> list[Task]:
+    """Replaces some tasks' losses and appends metrics, by task name.
+
+    For benchmarks whose tasks differ from the standard ones, e.g. AdaShare's
+    Taskonomy: a prior-weighted segmentation loss, and the cross-entropy and
+    cosine-similarity scores next to the standard metrics. Entries for tasks
+    that are not in `tasks` are ignored, so one configuration serves runs on
+    a subset of the tasks.
+
+    Args:
+        tasks: the tasks (e.g. from `tasks_for`).
+        losses: `{task: loss(labels, predictions) -> [B]}` replacing a loss.
+        extra_metrics: `{task: [metric, ...]}` appended to a task's metrics.
+
+    Returns:
+        A list of `Task` in the same order.
+    """
+    losses, extra_metrics = dict(losses or {}), dict(extra_metrics or {})
+    result = []
+    for task in tasks:
+        changes = {}
+        if task.name in losses:
+            changes["loss"] = losses[task.name]
+        if task.name in extra_metrics:
+            changes["metrics"] = tuple(task.metrics) + tuple(
+                extra_metrics[task.name]
+            )
+        result.append(dataclasses.replace(task, **changes))
+    return result

@@ -64,7 +64,7 @@ def _raw(data_dir, i, folder, ext="png"):
 
 
 def test_reads_every_target(data_dir):
-    source = NYUv2(str(data_dir))
+    source = NYUv2(str(data_dir), image_shape=(H, W))
     assert source.num_examples("train1") == 2
     assert source.num_examples("validation") == 1  # the test split
     ex = source.example(tf.constant(1, tf.int64), "train")
@@ -88,7 +88,9 @@ def test_reads_every_target(data_dir):
 
 
 def test_adashare_normals_encoding_keeps_the_encoded_vector(data_dir):
-    source = NYUv2(str(data_dir), normals_encoding="adashare")
+    source = NYUv2(
+        str(data_dir), normals_encoding="adashare", image_shape=(H, W)
+    )
     normals = source.example(tf.constant(0, tf.int64), "test")["labels"][
         "normals"
     ].numpy()
@@ -99,8 +101,12 @@ def test_adashare_normals_encoding_keeps_the_encoded_vector(data_dir):
 
 
 def test_pipeline_and_errors(data_dir, tmp_path):
-    source = NYUv2(str(data_dir))
+    source = NYUv2(str(data_dir), image_shape=(H, W))
     batch = next(iter(make_dataset(source, "train", None, 2)))
+    # Static shapes: a model can be built from the element spec.
+    spec = make_dataset(source, "train", None, 2).element_spec
+    assert spec["image"].shape == (2, H, W, 3)
+    assert spec["labels"]["segmentation"].shape == (2, H, W)
     assert batch["image"].shape == (2, H, W, 3)
     assert batch["labels"]["normals"].shape == (2, H, W, 3)
     with pytest.raises(DataNotFoundError):

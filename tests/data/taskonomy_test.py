@@ -102,3 +102,34 @@ def test_unmasked_normals_and_resizing(data_dir):
     assert np.all(np.abs(ex["labels"]["normals"].numpy()) > 0)
     batch = next(iter(make_dataset(source, "train", None, 2)))
     assert batch["labels"]["keypoints"].shape == (2, 2, 2, 1)
+
+
+def test_semseg_prior_is_read_and_checked(tmp_path):
+    from tfmtl.data import DataNotFoundError
+    from tfmtl.data.taskonomy import read_semseg_prior
+
+    with pytest.raises(DataNotFoundError, match="StanfordVL/taskonomy"):
+        read_semseg_prior(str(tmp_path))
+    prior = np.linspace(0.5, 2.0, 17)
+    np.save(tmp_path / "semseg_prior_factor.npy", prior)
+    np.testing.assert_array_equal(read_semseg_prior(str(tmp_path)), prior)
+    np.save(tmp_path / "bad.npy", prior[:5])
+    with pytest.raises(ValueError, match="expected 17"):
+        read_semseg_prior(str(tmp_path), "bad.npy")
+
+
+def test_keypoint_and_edge_losses_are_l1_over_all_pixels(data_dir):
+    # As the reference: L1 mean of the rescaled [-1, 1] targets; only crop
+    # padding (255) would be left out, and the [-1, 1] values never are.
+    from tfmtl import tasks as tasks_lib
+
+    source = Taskonomy(str(data_dir), image_size=S)
+    batch = next(iter(make_dataset(source, "train", None, 2, shuffle=False)))
+    built = tasks_lib.tasks_for(source, ["keypoints", "edges"])
+    rng = np.random.default_rng(0)
+    for task in built:
+        labels = batch["labels"][task.name].numpy()
+        preds = rng.uniform(-1, 1, labels.shape).astype(np.float32)
+        expected = np.abs(preds - labels).mean(axis=(1, 2, 3))
+        got = task.loss(labels, preds).numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-5)

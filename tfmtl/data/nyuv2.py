@@ -91,8 +91,9 @@ class NYUv2(DataSource):
     `depth/XXXX.npy` float32 metres with 0 = invalid. The split
     `validation` is the test split (the reference validates on it).
 
-    Images are float32 RGB in [0, 1] at full resolution, without
-    augmentation.
+    Images are float32 RGB in [0, 1] at full resolution (`image_shape`, a
+    static shape so models can be built from the element spec), without
+    augmentation (see `tfmtl.data.augment.DenseAugment`).
 
     Args:
         data_dir: the data root.
@@ -100,6 +101,8 @@ class NYUv2(DataSource):
         normals_encoding: "decoded" (correct unit normals) or "adashare"
             (reproduces the reference's encoded-space normals, so numbers
             compare with the paper).
+        image_shape: `(H, W)` of every image and label (480x640 in the
+            formatted release).
 
     Example:
     ```python
@@ -120,8 +123,10 @@ class NYUv2(DataSource):
         data_dir,
         json_name="nyu_v2_3task.json",
         normals_encoding="decoded",
+        image_shape=(480, 640),
     ):
         encoded_normals(tf.zeros([1, 1, 3], tf.uint8), normals_encoding)
+        self.image_shape = tuple(int(s) for s in image_shape)
         self.data_dir = data_dir
         self.json_name = json_name
         self.normals_encoding = normals_encoding
@@ -152,13 +157,16 @@ class NYUv2(DataSource):
         labels = tf.io.decode_png(tf.io.read_file(seg), channels=1)[..., 0]
         raw_normals = tf.io.decode_png(tf.io.read_file(normal), channels=3)
         depth_map = load_npy(depth, np.float32)
-        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        height, width = self.image_shape
         depth_map = tf.reshape(depth_map, [height, width, 1])
+        normals = encoded_normals(raw_normals, self.normals_encoding)
         return {
-            "image": image,
+            "image": tf.ensure_shape(image, [height, width, 3]),
             "labels": {
-                "segmentation": tf.cast(labels, tf.int32),
-                "normals": encoded_normals(raw_normals, self.normals_encoding),
+                "segmentation": tf.ensure_shape(
+                    tf.cast(labels, tf.int32), [height, width]
+                ),
+                "normals": tf.ensure_shape(normals, [height, width, 3]),
                 "depth": depth_map,
             },
         }

@@ -7,13 +7,49 @@ Reference: Zamir et al., "Taskonomy", CVPR 2018; the target processing of
 import math
 import os
 
+import numpy as np
 import tensorflow as tf
 
-from tfmtl.data.data_source import DataSource
+from tfmtl.data.data_source import DataNotFoundError, DataSource
 from tfmtl.data.nyuv2 import read_split_json
 
 _COLUMNS = ("rgb", "segmentation", "normals", "depth", "keypoints", "edges")
 _DEPTH_LIMIT = 64500.0
+_NUM_CLASSES = 17
+
+
+def read_semseg_prior(data_dir, file_name="semseg_prior_factor.npy"):
+    """Reads Taskonomy's segmentation class weights (the prior factor).
+
+    AdaShare weights the segmentation cross-entropy by this file, copied
+    into the data root from `taskbank/lib/data/semseg_prior_factor.npy` of
+    github.com/StanfordVL/taskonomy.
+
+    Args:
+        data_dir: the data root.
+        file_name: name of the weights file inside `data_dir`.
+
+    Returns:
+        float64 numpy array [17], one weight per class.
+
+    Raises:
+        DataNotFoundError: the file is missing.
+        ValueError: it does not hold 17 weights.
+    """
+    path = os.path.join(data_dir, file_name)
+    if not tf.io.gfile.exists(path):
+        raise DataNotFoundError(
+            f"Taskonomy: {path} not found; copy "
+            "taskbank/lib/data/semseg_prior_factor.npy of "
+            "github.com/StanfordVL/taskonomy into the data root."
+        )
+    with tf.io.gfile.GFile(path, "rb") as f:
+        weights = np.asarray(np.load(f), np.float64).reshape(-1)
+    if weights.shape != (_NUM_CLASSES,):
+        raise ValueError(
+            f"{path} holds {weights.size} weights; expected {_NUM_CLASSES}."
+        )
+    return weights
 
 
 class Taskonomy(DataSource):
@@ -52,7 +88,7 @@ class Taskonomy(DataSource):
         "keypoints": "regression",
         "edges": "regression",
     }
-    num_classes = 17
+    num_classes = _NUM_CLASSES
 
     def __init__(
         self,

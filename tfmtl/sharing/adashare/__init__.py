@@ -6,7 +6,12 @@ from tfmtl.sharing.adashare.ada_share_curriculum import (
     curriculum_state,
 )
 from tfmtl.sharing.adashare.ada_share_report import AdaShareReport
-from tfmtl.sharing.adashare.ada_share_schedule import AdaShareSchedule
+from tfmtl.sharing.adashare.ada_share_schedule import (
+    AdaShareSchedule,
+    expand_groups,
+    expand_optimizers,
+)
+from tfmtl.sharing.adashare.adam_l2 import AdamL2
 from tfmtl.sharing.adashare.gumbel import (
     gumbel_softmax,
     hard_sample,
@@ -14,14 +19,19 @@ from tfmtl.sharing.adashare.gumbel import (
 )
 from tfmtl.sharing.adashare.regularizers import sharing_loss, sparsity_loss
 from tfmtl.sharing.adashare.save_policy import SavePolicy
+from tfmtl.sharing.adashare.sgd_l2 import SGDL2
 
 __all__ = [
     "AdaShare",
     "AdaShareCurriculum",
     "AdaShareReport",
     "AdaShareSchedule",
+    "AdamL2",
+    "SGDL2",
     "SavePolicy",
     "curriculum_state",
+    "expand_groups",
+    "expand_optimizers",
     "gumbel_softmax",
     "hard_sample",
     "load_policy",

@@ -1,34 +1,14 @@
 """AdaShare: per-task execute/skip policies over a shared residual trunk."""
 
-import json
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfmtl.sharing.adashare import gumbel, regularizers
+from tfmtl.sharing.adashare.policy_io import load_policy
 from tfmtl.sharing.sharing import Sharing
 
 EVAL_POLICIES = ("sample", "argmax")
-
-
-def load_policy(policy):
-    """Normalises a fixed policy to `{task: tuple of 0/1 per block}`.
-
-    Args:
-        policy: a dict `{task: sequence of 0/1}` or the path of a JSON file
-            holding such a dict under the key "policy" (as written by
-            `python -m tfmtl.adashare --phase=sample`).
-
-    Returns:
-        Dict of tuples of ints, or None when `policy` is None.
-    """
-    if policy is None:
-        return None
-    if isinstance(policy, str):
-        with tf.io.gfile.GFile(policy) as f:
-            policy = json.load(f)["policy"]
-    return {t: tuple(int(d) for d in p) for t, p in dict(policy).items()}
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -55,7 +35,15 @@ class AdaShare(Sharing):
       policy. Skipped residual branches are not computed and tasks whose
       policies agree on a prefix of blocks share that computation.
 
-    The logits are in variable group "arch"; the trunk in "weights".
+    Variable groups (optimizer keys): the logits are in "arch", the trunk
+    in `backbone_group` and the heads in "weights" (`MultiTaskModel` puts
+    them there), so `backbone_group="backbone"` gives heads and trunk their
+    own learning rates, as the reference's `lr` / `backbone_lr`. With
+    `alternate_group` set (and a learned policy), the trunk is also in that
+    group and each head in "<alternate_group>/<task>", so the weight phases
+    of policy learning can use another optimizer than the warm-up (the
+    reference uses SGD there and Adam in the warm-up; see
+    `AdaShareSchedule.weight_groups`).
 
     Args:
         backbone: a ResNet-like layer with `stem` and `blocks` (each with
@@ -74,6 +62,10 @@ class AdaShare(Sharing):
             PyTorch Adam's `weight_decay` on the policy optimizer).
         eval_policy: "sample" or "argmax", how inference picks a hard
             policy from learned logits.
+        backbone_group: variable group of the trunk ("weights": shared with
+            the heads).
+        alternate_group: None, or the group of the trunk in the weight
+            phases of policy learning (its heads: "<group>/<task>").
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -107,6 +99,8 @@ class AdaShare(Sharing):
         sharing_weighting="depth",
         policy_weight_decay=5e-4,
         eval_policy="sample",
+        backbone_group="weights",
+        alternate_group=None,
         **kwargs,
     ):
         super().__init__(tasks=tasks, **kwargs)
@@ -127,6 +121,13 @@ class AdaShare(Sharing):
         self.sharing_weighting = sharing_weighting
         self.policy_weight_decay = float(policy_weight_decay)
         self.eval_policy = eval_policy
+        self.backbone_group = backbone_group
+        self.alternate_group = alternate_group
+        if alternate_group in ("weights", backbone_group, "arch"):
+            raise ValueError(
+                f"alternate_group {alternate_group!r} must differ from "
+                "'weights', 'arch' and backbone_group."
+            )
         self.num_blocks = len(backbone.blocks)
         if self.policy is not None:
             missing = [t for t in self.tasks if t not in self.policy]
@@ -179,9 +180,14 @@ class AdaShare(Sharing):
         return self._trunk_variables()
 
     def variable_groups(self):
-        groups = {"weights": self._trunk_variables()}
+        groups = {self.backbone_group: self._trunk_variables()}
         if self.learns_policy:
             groups["arch"] = [self.policy_logits]
+            if self.alternate_group:
+                groups[self.alternate_group] = self._trunk_variables()
+                for task in self.tasks:
+                    # MultiTaskModel adds the task's head to this group.
+                    groups[f"{self.alternate_group}/{task}"] = []
         return groups
 
     # ----------------------------------------------------------- policies
@@ -283,6 +289,8 @@ class AdaShare(Sharing):
                 "sharing_weighting": self.sharing_weighting,
                 "policy_weight_decay": self.policy_weight_decay,
                 "eval_policy": self.eval_policy,
+                "backbone_group": self.backbone_group,
+                "alternate_group": self.alternate_group,
             }
         )
         return config

@@ -55,6 +55,10 @@ class AdaShareCurriculum(Action):
         temperature_decay: float, decay per policy epoch.
         schedule: an `AdaShareSchedule` giving the default `warmup_steps`
             and `cycle_steps`.
+        reset_weight_momentum: before the first step of every weight phase,
+            zero the momentum of the optimizers of that phase's groups
+            (those with a `reset_momentum` method, e.g. `SGDL2`): the
+            reference re-creates its SGD optimizer at every weight phase.
 
     Example:
     ```python
@@ -74,8 +78,10 @@ class AdaShareCurriculum(Action):
         init_temperature=5.0,
         temperature_decay=0.965,
         schedule=None,
+        reset_weight_momentum=False,
     ):
         super().__init__(1, "train")
+        self.reset_weight_momentum = bool(reset_weight_momentum)
         if schedule is not None:
             warmup_steps = _default(warmup_steps, schedule.warmup_steps)
             cycle_steps = _default(cycle_steps, schedule.cycle_steps)
@@ -103,3 +109,14 @@ class AdaShareCurriculum(Action):
         )
         sharing.temperature.assign(temperature)
         sharing.num_train_layers.assign(unlocked)
+        if self.reset_weight_momentum and self._phase_starts(step):
+            for group in controller.schedule(step).groups:
+                optimizer = controller.optimizers[group]
+                optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+                if hasattr(optimizer, "reset_momentum"):
+                    optimizer.reset_momentum()
+
+    def _phase_starts(self, step):
+        if step < self.warmup_steps:
+            return False
+        return (step - self.warmup_steps) % self.cycle_steps == 0

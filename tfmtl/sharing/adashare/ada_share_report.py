@@ -99,12 +99,21 @@ def format_report(report):
             lines.append(f"| {task} | {value:+.2f} |")
     lines += [
         "",
-        "| path | params | MACs | executed blocks |",
-        "|---|---|---|---|",
+        "| path | params | MACs | FLOPs | executed blocks |",
+        "|---|---|---|---|---|",
     ]
     for task, cost in report["costs"].items():
+        if task == "total":
+            continue
         lines.append(
-            f"| {task} | {cost['params']:,} | {cost.get('macs', '')} | "
-            f"{cost.get('executed_blocks', '')} |"
+            f"| {task} | {cost['params']:,} | {cost['macs']:,} | "
+            f"{cost['flops']:,} | {cost['executed_blocks']} |"
         )
+    total = report["costs"]["total"]
+    lines += [
+        "",
+        f"Parameters: {total['params']:,} in the model, "
+        f"{total['union_params']:,} on the tasks' paths (see "
+        "`policy_io.path_costs` for what is counted).",
+    ]
     return "\n".join(lines) + "\n"

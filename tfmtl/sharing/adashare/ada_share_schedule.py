@@ -3,14 +3,63 @@
 from tfmtl.trainers.schedules import Plan, Schedule
 
 
+def expand_groups(groups, tasks):
+    """Expands group names containing "{task}" into one name per task.
+
+    Args:
+        groups: a group name or a sequence of names, e.g.
+            `("alternate", "alternate/{task}")`.
+        tasks: task names.
+
+    Returns:
+        Tuple of names, e.g. `("alternate", "alternate/seg",
+        "alternate/depth")`.
+    """
+    if isinstance(groups, str):
+        groups = (groups,)
+    expanded = []
+    for group in groups:
+        if "{task}" in group:
+            expanded += [group.format(task=t) for t in tasks]
+        else:
+            expanded.append(group)
+    return tuple(expanded)
+
+
+def expand_optimizers(optimizers, tasks):
+    """An optimizer dict whose "{task}" keys are expanded per task.
+
+    Each expanded key gets the same factory, so every task's group gets its
+    own optimizer instance (equal hyperparameters: the same updates as one
+    optimizer over all of them).
+
+    Args:
+        optimizers: `{group name: optimizer factory}`, e.g. `{"alternate":
+            sgd, "alternate/{task}": sgd, "arch": adam}`.
+        tasks: task names.
+
+    Returns:
+        `{group: factory}` for `tfmtl.experiment.run(optimizers=...)`.
+    """
+    expanded = {}
+    for group, factory in dict(optimizers).items():
+        for name in expand_groups(group, tasks):
+            expanded[name] = factory
+    return expanded
+
+
 class AdaShareSchedule(Schedule):
     """Warm-up steps on "train", then alternating weight and policy steps.
 
-    Steps `[0, warmup_steps)` update the "weights" group on stream
-    `warmup_data` (every block executes: `AdaShareCurriculum` keeps the
-    curriculum at 0). Afterwards each cycle runs `weight_steps` steps on
-    "weights" with stream `weight_data` followed by `policy_steps` steps on
-    "arch" (the policy logits) with stream `policy_data`.
+    Steps `[0, warmup_steps)` update `warmup_groups` on stream `warmup_data`
+    (every block executes: `AdaShareCurriculum` keeps the curriculum at 0).
+    Afterwards each cycle runs `weight_steps` steps updating `weight_groups`
+    on stream `weight_data`, then `policy_steps` steps updating
+    `policy_groups` (the policy logits) on stream `policy_data`. A group
+    name containing "{task}" stands for one group per task (see
+    `expand_groups`), e.g. the per-task head groups that `AdaShare` creates
+    with `alternate_group` so that the weight phases of policy learning
+    get their own optimizer (SGD in the reference, Adam in the warm-up).
 
     Args:
         warmup_steps: int, steps of the warm-up phase.
@@ -20,8 +69,9 @@ class AdaShareSchedule(Schedule):
         warmup_data: data stream of the warm-up.
         weight_data: data stream of the weight steps.
         policy_data: data stream of the policy steps.
-        weight_group: variable group of the weight steps.
-        policy_group: variable group of the policy steps.
+        warmup_groups: variable groups of the warm-up steps.
+        weight_groups: variable groups of the weight steps.
+        policy_groups: variable groups of the policy steps.
 
     Example:
     >>> schedule = AdaShareSchedule(2, 3, 1).bind(("a", "b"))
@@ -42,8 +92,9 @@ class AdaShareSchedule(Schedule):
         warmup_data="train",
         weight_data="train1",
         policy_data="train2",
-        weight_group="weights",
-        policy_group="arch",
+        warmup_groups=("weights",),
+        weight_groups=("weights",),
+        policy_groups=("arch",),
     ):
         if warmup_steps < 0 or weight_steps < 1 or policy_steps < 1:
             raise ValueError(
@@ -57,8 +108,14 @@ class AdaShareSchedule(Schedule):
         self.warmup_data = warmup_data
         self.weight_data = weight_data
         self.policy_data = policy_data
-        self.weight_group = weight_group
-        self.policy_group = policy_group
+        self.warmup_groups = expand_groups(warmup_groups, ())
+        self.weight_groups = expand_groups(weight_groups, ())
+        self.policy_groups = expand_groups(policy_groups, ())
+        self._raw_groups = (warmup_groups, weight_groups, policy_groups)
+        if self.tasks is not None:
+            self.warmup_groups, self.weight_groups, self.policy_groups = (
+                expand_groups(g, self.tasks) for g in self._raw_groups
+            )
 
     @property
     def cycle_steps(self):
@@ -74,17 +131,16 @@ class AdaShareSchedule(Schedule):
             self.warmup_data,
             self.weight_data,
             self.policy_data,
-            self.weight_group,
-            self.policy_group,
+            *self._raw_groups,
         )
 
     def _plans(self):
         if self.tasks is None:
             raise ValueError("AdaShareSchedule used before bind(tasks).")
         return (
-            Plan(self.tasks, (self.weight_group,), self.warmup_data),
-            Plan(self.tasks, (self.weight_group,), self.weight_data),
-            Plan(self.tasks, (self.policy_group,), self.policy_data),
+            Plan(self.tasks, self.warmup_groups, self.warmup_data),
+            Plan(self.tasks, self.weight_groups, self.weight_data),
+            Plan(self.tasks, self.policy_groups, self.policy_data),
         )
 
     def __call__(self, step):

@@ -10,6 +10,25 @@ import tensorflow as tf
 _CELL = 16
 
 
+def load_policy(policy):
+    """Normalises a fixed policy to `{task: tuple of 0/1 per block}`.
+
+    Args:
+        policy: a dict `{task: sequence of 0/1}` or the path of a JSON file
+            holding such a dict under the key "policy" (as written by
+            `python -m tfmtl.adashare --phase=sample`).
+
+    Returns:
+        Dict of tuples of ints, or None when `policy` is None.
+    """
+    if policy is None:
+        return None
+    if isinstance(policy, str):
+        with tf.io.gfile.GFile(policy) as f:
+            policy = json.load(f)["policy"]
+    return {t: tuple(int(d) for d in p) for t, p in dict(policy).items()}
+
+
 def policy_image(values):
     """Draws a tasks x blocks grid: dark = executed, white = skipped.
 
@@ -65,17 +84,37 @@ def _conv_macs(layers, shape):
     return macs, shape
 
 
-def _count(layers):
-    return int(sum(np.prod(v.shape) for layer in layers for v in layer.weights))
+def _variables(layers):
+    return {id(v): v for layer in layers for v in layer.weights}
+
+
+def _size(variables):
+    return int(sum(np.prod(v.shape) for v in variables.values()))
 
 
 def path_costs(model, image_shape, policy=None):
     """Parameters and multiply-accumulates of each task's path.
 
-    Counts every weight the task's forward pass reads (trunk blocks it
-    executes, projections of blocks it skips, its head; batch-norm moving
-    statistics included, as the reference `count_params`). MACs count the
-    convolutions (the head's at the feature resolution, stride 1).
+    What is counted, for one image of `image_shape`:
+
+    * `params`: every weight the task's forward pass reads: the stem, the
+      residual branch of each block it executes, the projection shortcut of
+      every block (a skipped block still runs it), and its own head.
+      Batch-norm moving statistics count, as in the reference
+      `count_params` (which counts every state-dict tensor); policy logits
+      do not.
+    * `macs`: multiply-accumulates of the convolutions on that path
+      (`H_out * W_out * k_h * k_w * C_in * C_out` per convolution; the
+      head's at the feature resolution, as its convolutions have stride 1
+      like `ASPPHead` and `DenseHead`) and of dense layers. Batch norm,
+      ReLU, residual additions, biases, dropout and the final bilinear
+      resize to the input size are not counted.
+    * `flops`: `2 * macs` (one multiply and one add per MAC).
+    * `executed_blocks`: residual branches executed.
+
+    Under "total": `params` of the whole model (all tasks' heads, every
+    block) and `union_params`, the distinct parameters used by at least
+    one task's path (what a deployment of the learned policy keeps).
 
     Args:
         model: a built `MultiTaskModel` whose sharing is `AdaShare`.
@@ -84,43 +123,46 @@ def path_costs(model, image_shape, policy=None):
             or every block executed.
 
     Returns:
-        `{task: {"params": int, "macs": int, "executed_blocks": int}}` and,
-        under "total", the parameters of the whole model.
+        `{task: {"params", "macs", "flops", "executed_blocks"}}` and
+        `{"total": {"params", "union_params"}}`.
     """
     sharing = model.sharing
     backbone = sharing.backbone
     policy = policy or sharing.policy
     shape = (1, *image_shape)
     stem_macs, stem_shape = _conv_macs(backbone.stem.layers, shape)
-    costs = {}
+    costs, union = {}, {}
     for task in model.task_names:
         decisions = policy[task] if policy else [1] * sharing.num_blocks
-        params = _count([backbone.stem])
+        used = _variables([backbone.stem])
         macs, x_shape = stem_macs, stem_shape
         for block, run in zip(backbone.blocks, decisions):
             sc_macs, out_shape = _conv_macs(block.shortcut_layers, x_shape)
-            params += _count(block.shortcut_layers)
+            used.update(_variables(block.shortcut_layers))
             macs += sc_macs
             if run:
                 res_macs, out_shape = _conv_macs(block.residual_layers, x_shape)
-                params += _count(block.residual_layers)
+                used.update(_variables(block.residual_layers))
                 macs += res_macs
             x_shape = out_shape
         head = model.heads[task]
-        params += _count([head])
+        used.update(_variables([head]))
         spatial = int(np.prod(x_shape[1:3]))
         for layer in head._flatten_layers(include_self=False, recursive=True):
             if isinstance(layer, keras.layers.Conv2D):
                 macs += spatial * int(np.prod(layer.kernel.shape))
             elif isinstance(layer, keras.layers.Dense):
                 macs += int(np.prod(layer.kernel.shape))
+        union.update(used)
         costs[task] = {
-            "params": int(params),
+            "params": _size(used),
             "macs": int(macs),
+            "flops": 2 * int(macs),
             "executed_blocks": int(sum(decisions)),
         }
     costs["total"] = {
-        "params": _count([model]) - _count_policy(sharing),
+        "params": _size(_variables([model])) - _count_policy(sharing),
+        "union_params": _size(union),
     }
     return costs
 

@@ -1,0 +1,46 @@
+"""SGD with coupled L2 weight decay (PyTorch's `SGD(weight_decay=...)`)."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="tfmtl")
+class SGDL2(keras.optimizers.SGD):
+    """SGD (with momentum) whose weight decay is an L2 gradient term.
+
+    Every update uses the gradient `g + l2 * w` before the momentum, as
+    PyTorch's `torch.optim.SGD(weight_decay=l2)`, which AdaShare uses for
+    the weight phases of policy learning.
+
+    Args:
+        l2: float, the coupled decay coefficient.
+        **kwargs: forwarded to `keras.optimizers.SGD`.
+
+    Example:
+    ```python
+    optimizer = SGDL2(l2=1e-4, learning_rate=1e-3, momentum=0.9)
+    ```
+
+    Reference:
+        Sun et al., "AdaShare", NeurIPS 2020 (`train.py` of the official
+        code).
+    """
+
+    def __init__(self, l2=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.l2 = float(l2)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.l2:
+            gradient = gradient + self.l2 * keras.ops.cast(
+                variable, gradient.dtype
+            )
+        return super().update_step(gradient, variable, learning_rate)
+
+    def reset_momentum(self):
+        """Zeroes the momentum buffers (as re-creating the optimizer)."""
+        for momentum in getattr(self, "momentums", []) or []:
+            if momentum is not None:
+                momentum.assign(keras.ops.zeros_like(momentum))
+
+    def get_config(self):
+        return {**super().get_config(), "l2": self.l2}
