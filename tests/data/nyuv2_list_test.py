@@ -97,3 +97,22 @@ def test_missing_and_inconsistent_lists(tmp_path):
     path.write_text("".join(reversed(lines)))
     with pytest.raises(ValueError, match="different images"):
         NYUv2List(root)
+
+
+def test_stored_size_is_static_and_other_sizes_fail_clearly(tmp_path):
+    root = _make_root(tmp_path)
+    source = NYUv2List(root, num_validation=1)
+    assert source.stored_size == (6, 8)
+    ds = make_dataset(source, "train", ("segmentation", "normals"), 2)
+    spec = ds.element_spec
+    assert spec["image"].shape[1:] == (6, 8, 3)
+    assert spec["labels"]["segmentation"].shape[1:] == (6, 8)
+    assert spec["labels"]["normals"].shape[1:] == (6, 8, 3)
+    # A test image of another size stops the pipeline naming the file.
+    _write_png(
+        root / "nyu_train_val/testing/image_1.png",
+        np.zeros((5, 8, 3), np.uint8),
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image_1.png"):
+        source.example(tf.constant(1, tf.int64), "test")
+    source.example(tf.constant(0, tf.int64), "test")  # the others still load

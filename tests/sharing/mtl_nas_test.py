@@ -168,3 +168,52 @@ def test_architecture_schedule_values():
     np.testing.assert_allclose(schedule.entropy_weight_at(40), 5.0)
     assert schedule.entropy_weight_at(80) == 10.0
     assert ArchitectureSchedule(100).entropy_weight_at(0) == 10.0
+
+
+def test_l1_penalty_weighted_by_target_width():
+    nas = _nas(l1_cost_weighted=True, l1_weight=5.0)
+    alpha = np.array([[2.0, -1.0, 0.5, -3.0, 1.0, 0.1], [0.0] * 6], np.float32)
+    nas.alpha.assign(alpha)
+    # Targets of the 6 edges: blocks 0, 1, 1, 2, 3, 3 of widths 4, 4, 4,
+    # 8, 8, 8; costs are widths over their mean (6).
+    cost = np.array([4, 4, 4, 8, 8, 8]) / 6.0
+    expected = np.mean(cost * (1 / (1 + np.exp(-alpha))))
+    np.testing.assert_allclose(nas.l1(), expected, rtol=1e-6)
+    nas(IMAGES, training=True)
+    np.testing.assert_allclose(nas.losses[1], 5.0 * expected, rtol=1e-6)
+    with tf.GradientTape() as tape:
+        penalty = nas.l1()
+    assert np.all(tape.gradient(penalty, nas.alpha).numpy() > 0)
+    plain = _nas()
+    np.testing.assert_allclose(plain.l1(), 0.5, rtol=1e-6)  # cost 1
+    plain(IMAGES, training=True)
+    assert float(plain.losses[1]) == 0.0  # off by default
+    schedule = ArchitectureSchedule(100, l1_weight=5.0, l1_period=(0.0, 0.5))
+    np.testing.assert_allclose(schedule.l1_weight_at(25), 2.5)
+    assert schedule.l1_weight_at(80) == 5.0
+    off = ArchitectureSchedule(
+        100, l1_weight=5.0, l1_period=(0, 0.5), l1_off=True
+    )
+    assert off.l1_weight_at(80) == 0.0
+    assert ArchitectureSchedule(100).l1_weight_at(50) is None
+
+
+def test_cross_stitch_fusion_ops_with_closed_gates_are_single_task_nets():
+    nas = _nas(fusion="cross_stitch", alpha_init=-3.0)
+    out = nas(IMAGES, training=False)
+    x = IMAGES
+    for block in nas.branches[0].blocks:
+        x = block(x, training=False)  # init (1, 0): own weight 1
+    np.testing.assert_allclose(out["a"], x, atol=1e-6)
+    weights = nas._fusion(0, 1).kernel.numpy()
+    np.testing.assert_allclose(weights, [1.0, 0.0, 0.0])  # own + 2 edges
+    nas.alpha.assign(tf.fill(nas.alpha.shape, 3.0))  # open every edge
+    # Still the single-task net: incoming weights start at 0 ...
+    np.testing.assert_allclose(nas(IMAGES, training=False)["a"], x, atol=1e-6)
+    fusion = nas._fusion(0, 1)
+    fusion.kernel.assign([0.5, 0.25, 0.25])  # ... until they are learned.
+    assert not np.allclose(nas(IMAGES, training=False)["a"], x, atol=1e-3)
+    clone = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(nas)
+    )
+    assert clone.fusion == "cross_stitch"

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfmtl import tasks as tasks_lib
@@ -107,3 +108,64 @@ def test_training_updates_fusion_with_its_own_optimizer(tmp_path):
     assert all(np.isfinite(record.losses))
     results = controller.evaluate(1)
     assert "metric/segmentation/miou" in results
+
+
+def test_shortcut_concatenates_every_fused_output_before_the_last_stage():
+    sharing = NDDR(VGG16(), tasks=("seg", "normals"), shortcut=True)
+    features = sharing(tf.zeros((1, 24, 24, 3)))
+    assert features["seg"].shape == (1, 3, 3, 1024)
+    conv = sharing.shortcut_layers[0].layers[0]
+    assert conv.kernel.shape == (1, 1, 64 + 128 + 256 + 512 + 512, 512)
+
+    # By hand on the tiny backbone: fuse after blocks 1 and 3, resize the
+    # first fused map to the second's size, concatenate, 1x1 conv + BN +
+    # ReLU, then block 4.
+    tiny = NDDR(TinyStagedBackbone, tasks=("a", "b"), shortcut=True)
+    images = tf.random.stateless_uniform((2, 8, 8, 3), seed=(7, 8))
+    out = tiny(images, training=False)
+    xs = [images, images]
+    fused = []
+    for index in range(5):
+        xs = [b.blocks[index](x) for b, x in zip(tiny.branches, xs)]
+        if index in (1, 3):
+            xs = tiny.nddr_layers[(1, 3).index(index)](xs)
+            fused.append(xs)
+        if index == 3:
+            xs = [
+                layer(
+                    tf.concat(
+                        [tf.image.resize(fused[0][t], (4, 4)), fused[1][t]], -1
+                    )
+                )
+                for t, layer in enumerate(tiny.shortcut_layers)
+            ]
+    np.testing.assert_allclose(out["a"], xs[0], atol=1e-5)
+    np.testing.assert_allclose(out["b"], xs[1], atol=1e-5)
+    assert tiny.shortcut_layers[1].layers[0].kernel.shape == (1, 1, 12, 8)
+    clone = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(tiny)
+    )
+    assert clone.shortcut and clone.fusion == "nddr"
+
+
+def test_cross_stitch_fusion_is_a_weighted_sum():
+    sharing = NDDR(
+        TinyStagedBackbone,
+        tasks=("a", "b"),
+        fusion="cross_stitch",
+        init_weights=(0.8, 0.2),
+    )
+    images = tf.random.stateless_uniform((2, 8, 8, 3), seed=(1, 9))
+    out = sharing(images, training=False)
+    xs = [images, images]
+    for index in range(5):
+        xs = [b.blocks[index](x) for b, x in zip(sharing.branches, xs)]
+        if index in (1, 3):
+            xs = [0.8 * xs[0] + 0.2 * xs[1], 0.2 * xs[0] + 0.8 * xs[1]]
+    np.testing.assert_allclose(out["a"], xs[0], atol=1e-5)
+    np.testing.assert_allclose(out["b"], xs[1], atol=1e-5)
+    groups = sharing.variable_groups()
+    # One scalar per (layer, task, input): 2 layers x 2 tasks.
+    assert [v.shape for v in groups["fusion"]] == [(2,)] * 4
+    with pytest.raises(ValueError, match="Unknown fusion"):
+        NDDR(TinyStagedBackbone, tasks=("a", "b"), fusion="sluice")

@@ -34,7 +34,11 @@ class NYUv2List(DataSource):
     a pixel whose three channels are 255 is invalid and becomes all-zero,
     the library's invalid-normal marker). Images are float32 RGB in
     [0, 1]. With `image_size`, images are resized bilinearly and labels
-    with nearest neighbours; no augmentation is applied.
+    with nearest neighbours; no augmentation is applied (wrap the source
+    for that). Without it, every example keeps the stored size, read once
+    from the first training image (NYUv2: 480 x 640) so the pipeline sees
+    a static shape, and an image or label of another size stops the
+    pipeline with an error naming the file.
 
     Splits: `test` is the testing list; the training list is split once
     (a seeded permutation) into `train` and a held-out `validation` of
@@ -42,9 +46,9 @@ class NYUv2List(DataSource):
 
     Args:
         root: folder holding `list/` and the files the lists name.
-        image_size: `(height, width)`, or None to keep the stored size (the
-            shape is then unknown to the pipeline, which the `Controller`
-            does not accept; NYUv2 is stored at 480 x 640).
+        image_size: `(height, width)` to resize to, or None to keep the
+            stored size (every file must then have the size of the first
+            training image).
         num_validation: training images held out as `validation`.
         seed: seed of the validation permutation.
 
@@ -91,6 +95,20 @@ class NYUv2List(DataSource):
             name: tuple(tf.constant(column) for column in columns)
             for name, columns in files.items()
         }
+        self.stored_size = None
+        if self.image_size is None:
+            # The trainer needs a static example shape: take the first
+            # training image's and check every file against it.
+            first = files["training"][0][0]
+            if not tf.io.gfile.exists(first):
+                raise DataNotFoundError(
+                    f"NYUv2 image {first} (first line of "
+                    "list/training_seg.txt) not found."
+                )
+            shape = tf.io.decode_image(
+                tf.io.read_file(first), channels=3, expand_animations=False
+            ).shape
+            self.stored_size = (int(shape[0]), int(shape[1]))
 
     def _read_lists(self, name):
         columns = []
@@ -133,6 +151,25 @@ class NYUv2List(DataSource):
             )
         return self._splits[split]
 
+    def _check_size(self, x, path):
+        """`x` with the static stored size; fails on another size."""
+        height, width = self.stored_size
+        check = tf.debugging.Assert(
+            tf.reduce_all(tf.shape(x)[:2] == [height, width]),
+            [
+                "NYUv2List: file",
+                path,
+                "has size",
+                tf.shape(x)[:2],
+                f"but image_size=None expects the stored size {height}x"
+                f"{width} of the first training image; pass image_size to "
+                "resize.",
+            ],
+        )
+        with tf.control_dependencies([check]):
+            x = tf.identity(x)
+        return tf.ensure_shape(x, (height, width, x.shape[-1]))
+
     def example(self, index, split):
         name, indices = self._split(split)
         images, segs, normals = self._files[name]
@@ -155,6 +192,11 @@ class NYUv2List(DataSource):
             image = tf.image.resize(image, self.image_size, "bilinear")
             seg = tf.image.resize(seg, self.image_size, "nearest")
             vectors = tf.image.resize(vectors, self.image_size, "nearest")
+        else:
+            image, seg, vectors = (
+                self._check_size(x, tf.gather(f, row))
+                for x, f in zip((image, seg, vectors), (images, segs, normals))
+            )
         return {
             "image": image,
             "labels": {

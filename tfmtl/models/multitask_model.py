@@ -1,5 +1,7 @@
 """The one multi-task model: a sharing module followed by per-task heads."""
 
+import re
+
 import keras
 import tensorflow as tf
 
@@ -17,6 +19,16 @@ class MultiTaskModel(keras.Model):
     Args:
         sharing: A `tfmtl.sharing.Sharing` layer.
         heads: Dict mapping task name to head layer.
+        head_groups: Optional dict mapping an optimizer group name to a
+            regular expression: a head variable whose path
+            (`variable.path`, e.g. `".../dense_head/output_conv/bias"`)
+            matches it (`re.search`) goes to that group instead of
+            `"weights"` (first matching group wins), so it can get its own
+            optimizer, e.g. a learning-rate multiplier for the last layer
+            (DeepLab's fc8 x10 / x20). None (default) uses the sharing
+            module's `head_groups` attribute when it has one (the
+            `Controller` builds the model, so a gin config sets it there),
+            else every head variable is in `"weights"`.
         **kwargs: Forwarded to `keras.Model`.
 
     Call arguments:
@@ -41,13 +53,18 @@ class MultiTaskModel(keras.Model):
         arXiv:1706.05098.
     """
 
-    def __init__(self, sharing, heads, **kwargs):
+    def __init__(self, sharing, heads, head_groups=None, **kwargs):
         super().__init__(**kwargs)
         if not heads:
             raise ValueError("MultiTaskModel needs at least one head.")
         self.sharing = sharing
         self.heads = dict(heads)
         self.task_names = tuple(heads)
+        self.head_groups = None if head_groups is None else dict(head_groups)
+        for group, pattern in (self._head_groups() or {}).items():
+            if group == "weights":
+                raise ValueError("head_groups cannot name 'weights'.")
+            re.compile(pattern)
 
     def call(self, images, tasks=None, training=None, return_features=False):
         tasks = tuple(tasks) if tasks else self.task_names
@@ -70,21 +87,38 @@ class MultiTaskModel(keras.Model):
             return outputs, features
         return outputs
 
+    def _head_groups(self):
+        if self.head_groups is not None:
+            return self.head_groups
+        return getattr(self.sharing, "head_groups", None)
+
+    def _head_group_of(self, variable, head_groups):
+        for group, pattern in head_groups.items():
+            if re.search(pattern, variable.path):
+                return group
+        return "weights"
+
     def variable_groups(self):
         """Maps optimizer group names to trainable variables.
 
         The sharing module names its groups (default all in "weights").
-        Heads join "weights"; a head also joins every sharing group named
-        "<group>/<task>" for its own task (per-task optimizer state, as in
-        feature partitioning).
+        Head variables join "weights", or the group of `head_groups` whose
+        pattern their path matches; a head also joins every sharing group
+        named "<group>/<task>" for its own task (per-task optimizer state,
+        as in feature partitioning).
         """
         groups = {k: list(v) for k, v in self.sharing.variable_groups().items()}
+        head_groups = self._head_groups() or {}
         for task, head in self.heads.items():
             for name in list(groups):
                 if name.endswith(f"/{task}"):
                     groups[name] += head.trainable_variables
             groups.setdefault("weights", [])
-            groups["weights"] += head.trainable_variables
+            for group in head_groups:
+                groups.setdefault(group, [])
+            for variable in head.trainable_variables:
+                group = self._head_group_of(variable, head_groups)
+                groups[group].append(variable)
         return groups
 
     def get_config(self):
@@ -96,6 +130,7 @@ class MultiTaskModel(keras.Model):
                     t: keras.saving.serialize_keras_object(h)
                     for t, h in self.heads.items()
                 },
+                "head_groups": self.head_groups,
             }
         )
         return config

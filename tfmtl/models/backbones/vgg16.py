@@ -7,16 +7,20 @@ Reference: Simonyan & Zisserman, ICLR 2015; Chen et al., "DeepLab", TPAMI
 
 import keras
 
-from tfmtl.models.backbones import builders
+from tfmtl.models.backbones import builders, vgg16_weights
 
 _STAGES = ((64, 64), (128, 128), (256, 256, 256), (512,) * 3, (512,) * 3)
+# Caffe / DeepLab input mean (BGR 104.008, 116.669, 122.679) in RGB order.
+_CAFFE_MEAN_RGB = (122.679, 116.669, 104.008)
+PREPROCESSING = (None, "caffe")
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
 class VGG16(keras.layers.Layer):
     """VGG-16 convolutional stages; every convolution is conv + norm + ReLU.
 
-    `call` runs `stem` (an identity) and then every layer of `blocks`.
+    `call` runs `stem` (an identity, or the input preprocessing) and then
+    every layer of `blocks`.
     Unlike ResNet blocks, VGG blocks are plain stages (`keras.Sequential`):
     they have no `residual`/`shortcut`, so block-skipping methods do not
     apply. `stages` is the same list as `blocks`.
@@ -46,6 +50,19 @@ class VGG16(keras.layers.Layer):
             as in MTL-NAS).
         norm_epsilon: float, epsilon of the normalisation.
         kernel_initializer: initializer of the convolution kernels.
+        pretrained: None, or the path of a local weights file loaded when
+            the backbone is built (e.g. DeepLab-LargeFOV's ImageNet init or
+            a fine-tuned single-task network; formats and error cases:
+            `tfmtl.models.backbones.vgg16_weights`). Nothing is downloaded.
+        pretrained_channel_order: `"rgb"`, or `"bgr"` for Caffe / DeepLab
+            conversions whose `conv1_1` expects BGR input.
+        width_scale: float, every layer's channel count is multiplied by
+            it (rounded, at least 1); 1 is VGG-16, smaller values give a
+            cheap network of the same layout (tests, synthetic runs).
+        preprocessing: None (the pipeline's RGB in [0, 1] as is) or
+            `"caffe"`: `255 * x - mean` with the Caffe / DeepLab mean, the
+            input the converted DeepLab weights expect (with
+            `pretrained_channel_order="bgr"` for the channel order).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -75,9 +92,22 @@ class VGG16(keras.layers.Layer):
         norm_momentum=0.95,
         norm_epsilon=1e-3,
         kernel_initializer="he_normal",
+        pretrained=None,
+        pretrained_channel_order="rgb",
+        preprocessing=None,
+        width_scale=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if preprocessing not in PREPROCESSING:
+            raise ValueError(
+                f"Unknown preprocessing {preprocessing!r}; expected one of "
+                f"{PREPROCESSING}."
+            )
+        self.pretrained = None if pretrained is None else str(pretrained)
+        self.pretrained_channel_order = pretrained_channel_order
+        self.preprocessing = preprocessing
+        self.width_scale = float(width_scale)
         self.deeplab_largefov = deeplab_largefov
         self.per_conv_blocks = per_conv_blocks
         self.dropout = dropout
@@ -92,7 +122,7 @@ class VGG16(keras.layers.Layer):
         for i, widths in enumerate(_STAGES):
             dilation = 2 if i == 4 and deeplab_largefov else 1
             units = [
-                self._unit(f, 3, dilation, f"conv{i + 1}_{j + 1}")
+                self._unit(self._width(f), 3, dilation, f"conv{i + 1}_{j + 1}")
                 for j, f in enumerate(widths)
             ]
             stages.append((units, self._pool(i)))
@@ -100,8 +130,12 @@ class VGG16(keras.layers.Layer):
             stages.append(
                 (
                     [
-                        self._unit(1024, 3, 12, "fc6", dropout=True),
-                        self._unit(1024, 1, 1, "fc7", dropout=True),
+                        self._unit(
+                            self._width(1024), 3, 12, "fc6", dropout=True
+                        ),
+                        self._unit(
+                            self._width(1024), 1, 1, "fc7", dropout=True
+                        ),
                     ],
                     [],
                 )
@@ -121,18 +155,31 @@ class VGG16(keras.layers.Layer):
                 names.append(f"stage{index + 1}")
             self.stage_ends.append(len(block_layers) - 1)
         block_layers[-1] += carry
-        self.stem = keras.layers.Identity(dtype=self.dtype_policy, name="stem")
+        if preprocessing == "caffe":
+            self.stem = keras.layers.Rescaling(
+                255.0,
+                offset=[-m for m in _CAFFE_MEAN_RGB],
+                dtype=self.dtype_policy,
+                name="stem",
+            )
+        else:
+            self.stem = keras.layers.Identity(
+                dtype=self.dtype_policy, name="stem"
+            )
         self.blocks = [
             keras.Sequential(layers, name=name)
             for layers, name in zip(block_layers, names)
         ]
-        self.output_channels = 1024 if deeplab_largefov else 512
+        self.output_channels = self._width(1024 if deeplab_largefov else 512)
         self.output_stride = 8 if deeplab_largefov else 32
 
     @property
     def stages(self):
         """The blocks (plain stages, see the class docstring)."""
         return self.blocks
+
+    def _width(self, channels):
+        return max(1, round(channels * self.width_scale))
 
     def _unit(self, filters, kernel_size, dilation, name, dropout=False):
         layers = builders.make_conv(
@@ -181,6 +228,24 @@ class VGG16(keras.layers.Layer):
             self.stem.build(shape)
         builders.build_layers(self.blocks, shape)
         self.built = True
+        self.load_pretrained()
+
+    def load_pretrained(self, path=None, **kwargs):
+        """Loads pretrained weights into the built backbone.
+
+        Called by `build` (and by NDDR / MTL-NAS after building the branch).
+
+        Args:
+            path: weights file (default: the `pretrained` argument; nothing
+                happens when both are None).
+            **kwargs: forwarded to `vgg16_weights.load_vgg16_weights`
+                (`channel_order` defaults to `pretrained_channel_order`).
+        """
+        path = path or self.pretrained
+        if path is None:
+            return
+        kwargs.setdefault("channel_order", self.pretrained_channel_order)
+        vgg16_weights.load_vgg16_weights(self, path, **kwargs)
 
     def call(self, images, training=None):
         x = self.stem(images, training=training)
@@ -207,6 +272,10 @@ class VGG16(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "pretrained": self.pretrained,
+                "pretrained_channel_order": self.pretrained_channel_order,
+                "preprocessing": self.preprocessing,
+                "width_scale": self.width_scale,
             }
         )
         return config

@@ -3,6 +3,7 @@
 from tfmtl.sharing.nddr.architecture_schedule import ArchitectureSchedule
 from tfmtl.sharing.nddr.connectivity import draw_connectivity
 from tfmtl.sharing.nddr.connectivity_summary import ConnectivitySummary
+from tfmtl.sharing.nddr.cross_stitch_fusion import CrossStitchFusion
 from tfmtl.sharing.nddr.mtl_nas import GATE_MODES, MTLNAS
 from tfmtl.sharing.nddr.nddr import NDDR
 from tfmtl.sharing.nddr.nddr_fusion import NDDRFusion
@@ -14,6 +15,7 @@ __all__ = [
     "NDDR",
     "ArchitectureSchedule",
     "ConnectivitySummary",
+    "CrossStitchFusion",
     "NDDRFusion",
     "NDDRLayer",
     "draw_connectivity",

@@ -24,7 +24,9 @@ class ArchitectureSchedule(Action):
       temperature_power`, at least `min_temperature`;
     * `entropy_weight` = `entropy_weight * ramp`, where `ramp` rises
       linearly from 0 to 1 over `entropy_period` (fractions of
-      `total_steps`; `(0, 0)` means constant from the first step).
+      `total_steps`; `(0, 0)` means constant from the first step);
+    * with `l1_weight` set, the module's `l1_weight` = `l1_weight * ramp`
+      over `l1_period`, and 0 after the period with `l1_off`.
 
     The first step runs with the module's initial values (phase 0: put the
     weight step first in the schedule).
@@ -37,6 +39,10 @@ class ArchitectureSchedule(Action):
         entropy_weight: float, final weight of the entropy regulariser.
         entropy_period: `(start, end)` fractions of the entropy ramp.
         arch_group: the architecture optimizer group.
+        l1_weight: None (leave the module's L1 weight alone) or the final
+            weight of the L1 penalty on the gates (the reference uses 5).
+        l1_period: `(start, end)` fractions of the L1 ramp.
+        l1_off: bool, switch the L1 penalty off after `l1_period`.
     """
 
     def __init__(
@@ -48,6 +54,9 @@ class ArchitectureSchedule(Action):
         entropy_weight=10.0,
         entropy_period=(0.0, 0.0),
         arch_group="arch",
+        l1_weight=None,
+        l1_period=(0.0, 1.0),
+        l1_off=False,
     ):
         super().__init__(every_n_steps=1, on="train")
         self.total_steps = int(total_steps)
@@ -57,6 +66,9 @@ class ArchitectureSchedule(Action):
         self.max_entropy_weight = float(entropy_weight)
         self.entropy_period = tuple(map(float, entropy_period))
         self.arch_group = arch_group
+        self.max_l1_weight = None if l1_weight is None else float(l1_weight)
+        self.l1_period = tuple(map(float, l1_period))
+        self.l1_off = bool(l1_off)
 
     def temperature_at(self, step):
         """The relaxation temperature of `step`."""
@@ -72,9 +84,22 @@ class ArchitectureSchedule(Action):
         ramp = _poly(step, self.total_steps, start, end, 1.0)
         return self.max_entropy_weight * ramp
 
+    def l1_weight_at(self, step):
+        """The L1-penalty weight of `step` (None: not scheduled)."""
+        if self.max_l1_weight is None:
+            return None
+        start, end = self.l1_period
+        if self.l1_off and step > end * self.total_steps:
+            return 0.0
+        return self.max_l1_weight * _poly(
+            step, self.total_steps, start, end, 1.0
+        )
+
     def __call__(self, step, logs, controller):
         sharing = controller.model.sharing
         plan = controller.schedule(step)
         sharing.phase.assign(1.0 if self.arch_group in plan.groups else 0.0)
         sharing.temperature.assign(self.temperature_at(step))
         sharing.entropy_weight.assign(self.entropy_weight_at(step))
+        if self.max_l1_weight is not None:
+            sharing.l1_weight.assign(self.l1_weight_at(step))

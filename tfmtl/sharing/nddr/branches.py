@@ -3,6 +3,19 @@
 import keras
 
 from tfmtl.models.backbones import builders
+from tfmtl.sharing.nddr.cross_stitch_fusion import CrossStitchFusion
+from tfmtl.sharing.nddr.nddr_fusion import NDDRFusion
+
+FUSIONS = {"nddr": NDDRFusion, "cross_stitch": CrossStitchFusion}
+
+
+def fusion_class(name):
+    """The fusion-op class of `name` (`"nddr"` or `"cross_stitch"`)."""
+    if name not in FUSIONS:
+        raise ValueError(
+            f"Unknown fusion {name!r}; expected one of {sorted(FUSIONS)}."
+        )
+    return FUSIONS[name]
 
 
 def make_branches(backbone, num_branches):
@@ -36,9 +49,14 @@ def make_branches(backbone, num_branches):
     return branches
 
 
-def block_shapes(backbone, input_shape):
-    """Builds `backbone` and returns the output shape of every block."""
+def block_shapes(backbone, input_shape, pretrained=None):
+    """Builds `backbone` and returns the output shape of every block.
+
+    A newly built backbone with a `load_pretrained(path)` method (`VGG16`)
+    then loads its own `pretrained` file, or `pretrained` when given.
+    """
     shape = builders.free_spatial(input_shape)
+    newly_built = not backbone.built
     if not backbone.stem.built:
         backbone.stem.build(shape)
     shape = tuple(backbone.stem.compute_output_shape(shape))
@@ -49,7 +67,29 @@ def block_shapes(backbone, input_shape):
         shape = tuple(block.compute_output_shape(shape))
         shapes.append(shape)
     backbone.built = True
+    if newly_built:
+        load = getattr(backbone, "load_pretrained", None)
+        if load is not None:
+            load(pretrained)
+        elif pretrained is not None:
+            raise ValueError(
+                f"Backbone {type(backbone).__name__} cannot load pretrained "
+                "weights (no load_pretrained method)."
+            )
     return shapes
+
+
+def check_pretrained(branch_pretrained, tasks):
+    """Validates per-branch weight files: None or one entry per task."""
+    if branch_pretrained is None:
+        return None
+    paths = tuple(None if p is None else str(p) for p in branch_pretrained)
+    if len(paths) != len(tasks):
+        raise ValueError(
+            f"branch_pretrained has {len(paths)} entries for {len(tasks)} "
+            "tasks (one weights file, or None, per task branch)."
+        )
+    return paths
 
 
 def stage_of_blocks(stage_ends):

@@ -7,7 +7,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.sharing.nddr import branches as branches_lib
-from tfmtl.sharing.nddr.nddr_fusion import NDDRFusion
 from tfmtl.sharing.sharing import Sharing
 
 GATE_MODES = ("sigmoid", "relaxed_bernoulli", "hard", "bernoulli", "all")
@@ -48,7 +47,10 @@ class MTLNAS(Sharing):
     entropy weight (variable `entropy_weight`) before each step. In training
     the minimum-entropy regulariser `entropy_weight * H`, with `H` the mean
     Bernoulli entropy of `sigmoid(alpha)` over edges and tasks, is added
-    with `add_loss`; it only reaches `alpha`.
+    with `add_loss`; it only reaches `alpha`. So is the optional L1 penalty
+    `l1_weight * mean(cost * sigmoid(alpha))` (off by default; `cost` is 1,
+    or with `l1_cost_weighted` the target block's width normalised to mean
+    1 over the candidate edges).
 
     **Discretisation.** An edge is kept iff `alpha > 0`;
     `architecture()` returns the edges with their logits (JSON-ready) and
@@ -80,6 +82,20 @@ class MTLNAS(Sharing):
         norm_momentum: float, fusion normalisation momentum (Keras
             convention).
         norm_epsilon: float, fusion normalisation epsilon.
+        fusion: fusion op, `"nddr"` (`NDDRFusion`: 1x1 conv + BN + ReLU)
+            or `"cross_stitch"` (`CrossStitchFusion`: a scalar per input,
+            the cross-stitch ablation of MTL-NAS).
+        kernel_initializer: fusion kernel init when `init_weights` is None
+            (`"he_normal"`: the "random" init ablation).
+        l1_weight: float, initial weight of the L1 penalty on the gates
+            (variable `l1_weight`; `ArchitectureSchedule` can ramp it).
+        l1_cost_weighted: bool, weight each edge's L1 term by its cost.
+        branch_pretrained: None, or one weights file (or None) per task
+            loaded into that task's backbone when it is built (MTL-NAS
+            starts from the NYUv2 fine-tuned single-task networks); the
+            backbone needs a `load_pretrained(path)` method (`VGG16`).
+        head_groups: None, or `{group: regex}` read by `MultiTaskModel`
+            (optimizer groups for head variables, e.g. fc8's multipliers).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -122,6 +138,12 @@ class MTLNAS(Sharing):
         arch_group="arch",
         norm_momentum=0.95,
         norm_epsilon=1e-3,
+        fusion="nddr",
+        kernel_initializer="he_normal",
+        l1_weight=0.0,
+        l1_cost_weighted=False,
+        branch_pretrained=None,
+        head_groups=None,
         **kwargs,
     ):
         super().__init__(tasks=tasks, **kwargs)
@@ -157,6 +179,15 @@ class MTLNAS(Sharing):
         self.arch_group = arch_group
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
+        self.fusion = fusion
+        fusion_cls = branches_lib.fusion_class(fusion)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.initial_l1_weight = float(l1_weight)
+        self.l1_cost_weighted = bool(l1_cost_weighted)
+        self.branch_pretrained = branches_lib.check_pretrained(
+            branch_pretrained, self.tasks
+        )
+        self.head_groups = None if head_groups is None else dict(head_groups)
 
         self.branches = branches_lib.make_branches(backbone, len(self.tasks))
         first = self.branches[0]
@@ -191,9 +222,10 @@ class MTLNAS(Sharing):
             for i in self.searched_blocks:
                 k = sum(1 for e in self.edges[t] if e[0] == i)
                 self.fusions.append(
-                    NDDRFusion(
+                    fusion_cls(
                         1 + k,
                         init_weights=self.init_weights,
+                        kernel_initializer=self.kernel_initializer,
                         norm_momentum=norm_momentum,
                         norm_epsilon=norm_epsilon,
                         dtype=self.dtype_policy,
@@ -226,9 +258,22 @@ class MTLNAS(Sharing):
         return alpha
 
     def build(self, input_shape):
+        pretrained = self.branch_pretrained or [None] * len(self.branches)
         shapes = [
-            branches_lib.block_shapes(b, input_shape) for b in self.branches
+            branches_lib.block_shapes(b, input_shape, path)
+            for b, path in zip(self.branches, pretrained)
         ]
+        # Cost of an edge: the width of its target block (mean 1).
+        width = np.array(
+            [
+                [shapes[t][i][-1] for i, _, _ in e]
+                for t, e in enumerate(self.edges)
+            ],
+            np.float32,
+        )
+        self.edge_costs = (
+            width / width.mean() if self.l1_cost_weighted else width * 0 + 1
+        )
         for t, edges in enumerate(self.edges):
             for i in self.searched_blocks:
                 fusion = self._fusion(t, i)
@@ -263,6 +308,13 @@ class MTLNAS(Sharing):
             name="phase",
             shape=(),
             initializer="zeros",
+            trainable=False,
+            autocast=False,
+        )
+        self.l1_weight = self.add_weight(
+            name="l1_weight",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_l1_weight),
             trainable=False,
             autocast=False,
         )
@@ -310,6 +362,11 @@ class MTLNAS(Sharing):
         per_edge = p * tf.nn.softplus(-alpha) + (1 - p) * tf.nn.softplus(alpha)
         return tf.reduce_mean(per_edge)
 
+    def l1(self):
+        """Mean of `cost * sigmoid(alpha)` over edges and tasks."""
+        alpha = tf.convert_to_tensor(self.alpha)
+        return tf.reduce_mean(tf.constant(self.edge_costs) * tf.sigmoid(alpha))
+
     # ----------------------------------------------------------------- call
     def call(self, images, tasks=None, training=None):
         gates = self.gates(bool(training))
@@ -339,6 +396,7 @@ class MTLNAS(Sharing):
             self.add_loss(
                 tf.convert_to_tensor(self.entropy_weight) * self.entropy()
             )
+            self.add_loss(tf.convert_to_tensor(self.l1_weight) * self.l1())
         features = dict(zip(self.tasks, xs))
         return {t: features[t] for t in (tasks or self.tasks)}
 
@@ -417,6 +475,18 @@ class MTLNAS(Sharing):
                 "arch_group": self.arch_group,
                 "norm_momentum": self.norm_momentum,
                 "norm_epsilon": self.norm_epsilon,
+                "fusion": self.fusion,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "l1_weight": self.initial_l1_weight,
+                "l1_cost_weighted": self.l1_cost_weighted,
+                "branch_pretrained": (
+                    None
+                    if self.branch_pretrained is None
+                    else list(self.branch_pretrained)
+                ),
+                "head_groups": self.head_groups,
             }
         )
         return config

@@ -2,7 +2,7 @@
 
 import keras
 
-from tfmtl.sharing.nddr.nddr_fusion import NDDRFusion
+from tfmtl.sharing.nddr import branches as branches_lib
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -23,6 +23,9 @@ class NDDRLayer(keras.layers.Layer):
         kernel_initializer: initializer used when `init_weights` is None.
         norm_momentum: float, moving-average momentum (Keras convention).
         norm_epsilon: float, epsilon of the normalisation.
+        fusion: `"nddr"` (1x1 conv + BN + ReLU, `NDDRFusion`) or
+            `"cross_stitch"` (a scalar per task pair, `CrossStitchFusion`:
+            the cross-stitch ablation).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -52,9 +55,12 @@ class NDDRLayer(keras.layers.Layer):
         kernel_initializer="he_normal",
         norm_momentum=0.95,
         norm_epsilon=1e-3,
+        fusion="nddr",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        fusion_cls = branches_lib.fusion_class(fusion)
+        self.fusion = fusion
         self.num_tasks = int(num_tasks)
         self.init_weights = (
             None if init_weights is None else tuple(map(float, init_weights))
@@ -63,7 +69,7 @@ class NDDRLayer(keras.layers.Layer):
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
         self.fusions = [
-            NDDRFusion(
+            fusion_cls(
                 self.num_tasks,
                 init_weights=self.init_weights,
                 kernel_initializer=self.kernel_initializer,
@@ -114,6 +120,7 @@ class NDDRLayer(keras.layers.Layer):
                 ),
                 "norm_momentum": self.norm_momentum,
                 "norm_epsilon": self.norm_epsilon,
+                "fusion": self.fusion,
             }
         )
         return config
