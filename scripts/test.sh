@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 scripts/setup_env.sh test vertex
 .venv/bin/ruff format --check tfmtl tests scripts
 .venv/bin/ruff check tfmtl tests scripts
-exec .venv/bin/python -m pytest -n 2 --dist loadfile -q "$@"
+exec .venv/bin/python -m pytest -n 2 --dist loadfile -q --durations=15 "$@"
