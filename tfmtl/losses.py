@@ -42,6 +42,22 @@ def softmax_cross_entropy(labels, logits):
     )
 
 
+def _pixel_cross_entropy(labels, logits, ignore_label):
+    """Per-pixel softmax cross-entropy [B, H, W], the valid-pixel mask and
+    the labels with invalid pixels set to class 0."""
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    if labels.shape.rank == logits.shape.rank:
+        labels = tf.squeeze(labels, axis=-1)
+    num_classes = tf.shape(logits)[-1]
+    valid = (labels != ignore_label) & (labels >= 0) & (labels < num_classes)
+    safe_labels = tf.where(valid, labels, tf.zeros_like(labels))
+    pixel_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=safe_labels, logits=logits
+    )
+    return pixel_loss, valid, safe_labels
+
+
 def segmentation_cross_entropy(labels, logits, ignore_label=255):
     """Pixel-wise cross-entropy averaged over the valid pixels of each example.
 
@@ -56,16 +72,7 @@ def segmentation_cross_entropy(labels, logits, ignore_label=255):
     Returns:
         float32 tensor [B]; 0 for an example without valid pixels.
     """
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.cast(labels, tf.int32)
-    if labels.shape.rank == logits.shape.rank:
-        labels = tf.squeeze(labels, axis=-1)
-    num_classes = tf.shape(logits)[-1]
-    valid = (labels != ignore_label) & (labels >= 0) & (labels < num_classes)
-    safe_labels = tf.where(valid, labels, tf.zeros_like(labels))
-    pixel_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=safe_labels, logits=logits
-    )
+    pixel_loss, valid, _ = _pixel_cross_entropy(labels, logits, ignore_label)
     return _masked_mean(pixel_loss, valid, axis=[1, 2])
 
 
@@ -163,15 +170,8 @@ def weighted_segmentation_cross_entropy(
     """
     # compat: the reference normalises over the whole batch; per example
     # (as every tfmtl loss) is the same when examples weigh alike.
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.cast(labels, tf.int32)
-    if labels.shape.rank == logits.shape.rank:
-        labels = tf.squeeze(labels, axis=-1)
-    num_classes = tf.shape(logits)[-1]
-    valid = (labels != ignore_label) & (labels >= 0) & (labels < num_classes)
-    safe_labels = tf.where(valid, labels, tf.zeros_like(labels))
-    pixel_loss = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=safe_labels, logits=logits
+    pixel_loss, valid, safe_labels = _pixel_cross_entropy(
+        labels, logits, ignore_label
     )
     weight = tf.cast(valid, tf.float32)
     if class_weights is not None:

@@ -2,9 +2,11 @@
 
 import keras
 
+from tfmtl.sharing.adashare.coupled_l2 import CoupledL2
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class AdamL2(keras.optimizers.Adam):
+class AdamL2(CoupledL2, keras.optimizers.Adam):
     """Adam whose weight decay is an L2 term added to the gradient.
 
     Every update uses the gradient `g + l2 * w` before the moment estimates,
@@ -28,17 +30,3 @@ class AdamL2(keras.optimizers.Adam):
         Kingma and Ba, "Adam", ICLR 2015; Loshchilov and Hutter, "Decoupled
         Weight Decay Regularization", ICLR 2019 (the difference).
     """
-
-    def __init__(self, l2=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.l2 = float(l2)
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self.l2:
-            gradient = gradient + self.l2 * keras.ops.cast(
-                variable, gradient.dtype
-            )
-        return super().update_step(gradient, variable, learning_rate)
-
-    def get_config(self):
-        return {**super().get_config(), "l2": self.l2}

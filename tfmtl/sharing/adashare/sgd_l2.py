@@ -2,9 +2,11 @@
 
 import keras
 
+from tfmtl.sharing.adashare.coupled_l2 import CoupledL2
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class SGDL2(keras.optimizers.SGD):
+class SGDL2(CoupledL2, keras.optimizers.SGD):
     """SGD (with momentum) whose weight decay is an L2 gradient term.
 
     Every update uses the gradient `g + l2 * w` before the momentum, as
@@ -25,22 +27,8 @@ class SGDL2(keras.optimizers.SGD):
         code).
     """
 
-    def __init__(self, l2=0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.l2 = float(l2)
-
-    def update_step(self, gradient, variable, learning_rate):
-        if self.l2:
-            gradient = gradient + self.l2 * keras.ops.cast(
-                variable, gradient.dtype
-            )
-        return super().update_step(gradient, variable, learning_rate)
-
     def reset_momentum(self):
         """Zeroes the momentum buffers (as re-creating the optimizer)."""
         for momentum in getattr(self, "momentums", []) or []:
             if momentum is not None:
                 momentum.assign(keras.ops.zeros_like(momentum))
-
-    def get_config(self):
-        return {**super().get_config(), "l2": self.l2}

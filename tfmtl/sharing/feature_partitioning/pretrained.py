@@ -26,7 +26,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfmtl.sharing.taps.base_loading import BaseNotFoundError, load_keras
+from tfmtl.sharing.taps.base_loading import (
+    BaseNotFoundError,
+    load_keras,
+    resolve_checkpoint,
+)
 
 __all__ = ["BaseNotFoundError", "check_trunk_path", "copy_trunk", "load_trunk"]
 
@@ -98,24 +102,6 @@ def _trunk_of(loaded, path):
     )
 
 
-def _checkpoint_prefix(path):
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise BaseNotFoundError(
-                f"Pretrained trunk: no checkpoint in {path}; train one with "
-                "`python -m tfmtl.train` (e.g. single_task.gin) first."
-            )
-        return latest
-    if not tf.io.gfile.exists(path + ".index"):
-        raise BaseNotFoundError(
-            f"Pretrained trunk not found: {path} (expected a `.keras` file, "
-            "a checkpoint prefix such as <model_dir>/ckpt-500, or a model "
-            "directory)."
-        )
-    return path
-
-
 def _from_checkpoint(target, prefix, source_tasks, input_shape):
     from tfmtl.sharing.feature_partitioning.partitioned_resnet import (
         PartitionedResNet,
@@ -154,7 +140,11 @@ def check_trunk_path(path):
         if not tf.io.gfile.exists(path):
             raise BaseNotFoundError(f"Pretrained trunk not found: {path}.")
         return path
-    return _checkpoint_prefix(path)
+    return resolve_checkpoint(
+        path,
+        "Pretrained trunk",
+        "train one (e.g. single_task.gin) with",
+    )
 
 
 def load_trunk(target, path, input_shape, source_tasks=1, source_task=0):

@@ -143,18 +143,29 @@ def load_keras(path):
     return keras.saving.load_model(path, compile=False)
 
 
-def _resolve_checkpoint(path):
+def resolve_checkpoint(path, what="TAPS base", hint="train a base with"):
+    """The checkpoint prefix behind `path` (a prefix or a model directory).
+
+    Args:
+        path: `<model_dir>/ckpt-N` or a model directory (its latest
+            checkpoint).
+        what: how error messages name the thing being loaded.
+        hint: how to make one, completed by "`python -m tfmtl.train`".
+
+    Raises:
+        BaseNotFoundError: no such checkpoint.
+    """
     if tf.io.gfile.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
             raise BaseNotFoundError(
-                f"TAPS base: no checkpoint in {path}; train a base with "
+                f"{what}: no checkpoint in {path}; {hint} "
                 "`python -m tfmtl.train` or point at a `.keras` export."
             )
         return latest
     if not tf.io.gfile.exists(path + ".index"):
         raise BaseNotFoundError(
-            f"TAPS base not found: {path} (expected a `.keras` file, a "
+            f"{what} not found: {path} (expected a `.keras` file, a "
             "checkpoint prefix such as <model_dir>/ckpt-500, or a model "
             "directory)."
         )
@@ -273,7 +284,7 @@ def load_base(backbone, path, input_shape):
         )
         copy_keras_application(application, backbone)
         return
-    prefix = _resolve_checkpoint(path)
+    prefix = resolve_checkpoint(path)
     clone = plain_clone(backbone)
     clone.build(input_shape)
     reader = tf.train.load_checkpoint(prefix)
