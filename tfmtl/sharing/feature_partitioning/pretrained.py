@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfmtl.sharing.taps.base_loading import (
     BaseNotFoundError,
+    copy_kernels,
     load_keras,
     resolve_checkpoint,
 )
@@ -54,22 +55,12 @@ def copy_trunk(source, target, source_task=0):
     Raises:
         ValueError: when the two trunks do not have the same architecture.
     """
-    src, dst = _convs(source), _convs(target)
-    if len(src) != len(dst):
-        raise ValueError(
-            f"The pretrained trunk has {len(src)} convolutions, this one "
-            f"{len(dst)}; use the same widths and blocks_per_stage."
-        )
-    for a, b in zip(src, dst):
-        if tuple(a.kernel.shape) != tuple(b.kernel.shape):
-            raise ValueError(
-                f"Pretrained {a.name} has kernel {tuple(a.kernel.shape)}, "
-                f"{b.path} needs {tuple(b.kernel.shape)}; use the same "
-                "widths and blocks_per_stage."
-            )
-        b.kernel.assign(a.kernel)
-        if a.use_bias and b.use_bias:
-            b.bias.assign(a.bias)
+    copy_kernels(
+        _convs(source),
+        _convs(target),
+        "The pretrained trunk",
+        "use the same widths and blocks_per_stage",
+    )
     if not 0 <= source_task < source.num_tasks:
         raise ValueError(
             f"source_task {source_task} is not a task of the pretrained "

@@ -90,6 +90,35 @@ def _norm_values(layer, task=0):
     return [np.asarray(v) for v in layer.weights]
 
 
+def copy_kernels(src, dst, what, advice):
+    """Copies kernels (and biases) between corresponding layers.
+
+    Args:
+        src: convolution / dense layers to read, in order.
+        dst: the layers to fill, in the same order (for gated layers the
+            stored `_kernel` is the base kernel).
+        what: how error messages name the source (e.g. "The base").
+        advice: what the user should do when the layers do not match.
+
+    Raises:
+        ValueError: different layer counts or kernel shapes.
+    """
+    if len(src) != len(dst):
+        raise ValueError(
+            f"{what} has {len(src)} convolution/dense layers, this network "
+            f"{len(dst)}; {advice}."
+        )
+    for a, b in zip(src, dst):
+        if tuple(a._kernel.shape) != tuple(b._kernel.shape):
+            raise ValueError(
+                f"{what}: {a.path} has kernel {tuple(a._kernel.shape)}, "
+                f"{b.path} needs {tuple(b._kernel.shape)}; {advice}."
+            )
+        b._kernel.assign(a._kernel)
+        if a.use_bias and b.use_bias:
+            b.bias.assign(a.bias)
+
+
 def copy_base(source, target):
     """Copies kernels and normalisation of `source` into TAPS `target`.
 
@@ -101,21 +130,12 @@ def copy_base(source, target):
     Raises:
         ValueError: when the layers do not correspond.
     """
-    src, dst = _kernel_layers(source), _kernel_layers(target)
-    if len(src) != len(dst):
-        raise ValueError(
-            f"The base has {len(src)} convolution/dense layers but the TAPS "
-            f"backbone has {len(dst)}; use the base's architecture."
-        )
-    for a, b in zip(src, dst):
-        if tuple(a._kernel.shape) != tuple(b._kernel.shape):
-            raise ValueError(
-                f"Base layer {a.path} has kernel {tuple(a._kernel.shape)}; "
-                f"{b.path} needs {tuple(b._kernel.shape)}."
-            )
-        b._kernel.assign(a._kernel)
-        if a.use_bias and b.use_bias:
-            b.bias.assign(a.bias)
+    copy_kernels(
+        _kernel_layers(source),
+        _kernel_layers(target),
+        "The base",
+        "use the base's architecture",
+    )
     src, dst = _norm_layers(source), _norm_layers(target)
     if len(src) != len(dst):
         raise ValueError(
