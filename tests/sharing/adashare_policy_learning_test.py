@@ -1,19 +1,35 @@
-"""AdaShare's policy learning moves tasks' policies apart by their losses.
+"""AdaShare's policy learning gives planted-related tasks alike policies.
 
-What this test shows, and what it does not: segmentation and edges both
-come from the shape layout, depth from the geometry, and after 40 policy
-steps the two layout tasks' execute/skip log-odds are closer to each other
-than to depth's (related / unrelated distance 0.18 / 0.81, 0.20 / 0.44,
-0.13 / 0.65 at seeds 0-2). With plain SGD on the logits the size of each
-task's gradient moves them, and depth's L1 loss (depths 2-11) is much
-larger than the other two, which drives most of that gap. Controls with
-losses of similar size do NOT show planted relatedness at this budget:
-segmentation / edges / normals (geometry) with SGD or Adam, 100 warm-up +
-100 policy steps, seeds 0-3, put normals as close to one of the layout
-tasks as they are to each other (e.g. 0.18 vs 0.05 and 0.21), and with
-four tasks depth is far from its geometry partner normals too (0.92 vs
-0.16). So this asserts that policies separate when task gradients differ,
-not the issue's "related tasks share more" claim.
+SyntheticScenes plants attribute groups, each the thresholds of one latent
+factor: `attr_b0`, `attr_b1` read the hue of the shapes (group B) and
+`attr_c0`, `attr_c2` the lightness of the background (group C); `attr_c1`
+(is the background striped) is independent of both and is the distractor.
+All five are balanced binary tasks with the same loss and a linear head on
+the pooled trunk, so no task dominates by the size of its loss and every
+non-linear feature has to come from the gated residual blocks.
+
+The run follows the published recipe on a tiny trunk: warm-up with every
+block, then cycles of two weight steps (first training half) and two policy
+steps (second half) while the curriculum unlocks one more block per cycle
+from the top and anneals the Gumbel temperature; sparsity weight 0.05 (the
+NYUv2 configs), no sharing regulariser (it pulls every pair together
+alike; with the NYUv2 configs' 0.05 the groups were not clearer at seeds
+0 and 1). The policy optimizer is Adam(0.1), ten times the reference's, to fit
+the run into 260 steps.
+
+Distance between two tasks' policies: the mean over blocks of
+|p_i(execute) - p_j(execute)|. Learned policies are multi-modal (several
+blocks can provide the same feature), so a single run is a noisy sample:
+per seed (planted pairs (b0, b1) / (c0, c2) vs the nearest task of another
+group) 0: 0.10 / 0.10 vs 0.26, 1: 0.23 / 0.27 vs 0.26 (fails alone),
+2: 0.06 / 0.06 vs 0.22, 3: 0.13 / 0.16 vs 0.21. The test therefore averages
+the distance matrices of three runs (seeds 0-2). The groups keep different
+blocks: at seed 0 both hue tasks execute block 3 (p 0.85) which both
+lightness tasks skip (p <= 0.05), and these execute blocks 0, 1 and 4
+(p >= 0.6) which the hue tasks skip (p <= 0.17). The distractor `attr_c1`
+is as far from the lightness tasks as from the hue tasks (0.32 vs 0.26 at
+seed 0), so the lightness pair does not look alike merely because neither
+task reads the hue.
 """
 
 import os
@@ -25,73 +41,82 @@ import pytest
 from tfmtl import tasks as tasks_lib
 from tfmtl.data import SplitHalves, SyntheticScenes
 from tfmtl.models.backbones import ResNet
-from tfmtl.sharing.adashare import AdaShare, AdaShareSchedule
-from tfmtl.trainers.actions import Action
+from tfmtl.sharing.adashare import (
+    AdaShare,
+    AdaShareCurriculum,
+    AdaShareSchedule,
+)
 from tfmtl.trainers.controller import Controller
 
-# Policies start equal, so the distance between two tasks' learned
-# execute/skip log-odds measures how differently their losses pushed them.
-TASKS = ("segmentation", "edges", "depth")
-WARMUP, POLICY = 10, 40
-SEED = int(os.environ.get("ADASHARE_TEST_SEED", "0"))
+GROUPS = (("attr_b0", "attr_b1"), ("attr_c0", "attr_c2"), ("attr_c1",))
+TASKS = tuple(task for group in GROUPS for task in group)
+WARMUP, WEIGHT, POLICY, CYCLES = 100, 2, 2, 40
+# Override (e.g. "3") to look at other runs by hand.
+SEEDS = tuple(
+    int(seed)
+    for seed in os.environ.get("ADASHARE_TEST_SEEDS", "0,1,2").split(",")
+)
 
 
-class _UnlockAll(Action):
-    """After warm-up: every block learnable, temperature 1."""
-
-    def __init__(self):
-        super().__init__(1, "train")
-
-    def __call__(self, step, logs, controller):
-        if step >= WARMUP:
-            sharing = controller.model.sharing
-            sharing.num_train_layers.assign(sharing.num_blocks)
-            sharing.temperature.assign(1.0)
+def _learned_policies(model_dir, seed):
+    source = SplitHalves(
+        SyntheticScenes(
+            image_size=16, num_train=1024, num_validation=8, num_test=8
+        )
+    )
+    schedule = AdaShareSchedule(WARMUP, WEIGHT, POLICY)
+    controller = Controller(
+        model_dir=model_dir,
+        tasks=tasks_lib.tasks_for(source, TASKS),
+        sharing=lambda: AdaShare(
+            ResNet(18, stem="small", widths=(4, 4, 8, 8)),
+            TASKS,
+            sparsity_weight=0.05,
+            sharing_weight=0.0,
+        ),
+        optimizers={
+            "weights": lambda: keras.optimizers.Adam(3e-3),
+            "arch": lambda: keras.optimizers.Adam(0.1),
+        },
+        train_data=source,
+        global_batch_size=32,
+        schedule=schedule,
+        train_splits={s: s for s in ("train", "train1", "train2")},
+        actions=[AdaShareCurriculum(schedule=schedule, curriculum_speed=1)],
+        seed=seed,
+        summary_every=10**6,
+        checkpoint_every=10**6,
+    )
+    controller.train(WARMUP + CYCLES * (WEIGHT + POLICY))
+    sharing = controller.model.sharing
+    # Every block was unlocked by the curriculum.
+    assert int(sharing.num_train_layers.numpy()) == sharing.num_blocks
+    return sharing.execute_probabilities()  # [T, L]
 
 
 @pytest.mark.slow
-def test_tasks_with_different_gradients_learn_distant_policies(tmp_path):
-    source = SplitHalves(
-        SyntheticScenes(
-            image_size=16, num_train=512, num_validation=8, num_test=8
-        )
-    )
-
-    def sharing():
-        # Task-loss gradients only: no regulariser pulls policies together.
-        return AdaShare(
-            ResNet(18, stem="small", widths=(4, 4, 8, 8)),
-            TASKS,
-            sparsity_weight=0.0,
-            sharing_weight=0.0,
-            policy_weight_decay=0.0,
-        )
-
-    controller = Controller(
-        model_dir=str(tmp_path),
-        tasks=tasks_lib.tasks_for(source, TASKS),
-        sharing=sharing,
-        optimizers={
-            "weights": lambda: keras.optimizers.Adam(1e-2, beta_1=0.5),
-            "arch": lambda: keras.optimizers.SGD(1.0),
-        },
-        train_data=source,
-        global_batch_size=8,
-        schedule=AdaShareSchedule(WARMUP, 1, 3),
-        train_splits={s: s for s in ("train", "train1", "train2")},
-        actions=[_UnlockAll()],
-        seed=SEED,
-        summary_every=1000,
-        checkpoint_every=10**6,
-    )
-    controller.train(WARMUP + POLICY)
-    logits = controller.model.sharing.policy_logits.numpy()
-    log_odds = logits[..., 0] - logits[..., 1]  # [T, L] execute vs skip
-
-    def distance(i, j):
-        return float(np.abs(log_odds[i] - log_odds[j]).mean())
-
-    related = distance(0, 1)
-    unrelated = min(distance(0, 2), distance(1, 2))
-    print(f"seed {SEED}: related {related:.3f} unrelated {unrelated:.3f}")
-    assert related < unrelated, log_odds
+def test_planted_related_tasks_learn_the_closest_policies(tmp_path):
+    distances = []
+    for seed in SEEDS:
+        execute = _learned_policies(str(tmp_path / str(seed)), seed)
+        # The policies were learned, not left at p = 0.5.
+        assert np.abs(execute - 0.5).mean() > 0.15, execute
+        distances.append(np.abs(execute[:, None] - execute[None]).mean(-1))
+        print(f"seed {seed}\n{np.round(execute, 2)}")
+        print(np.round(distances[-1], 2))
+    distance = np.mean(distances, axis=0)  # [T, T]
+    index = {task: i for i, task in enumerate(TASKS)}
+    related, unrelated = [], []
+    for group in GROUPS[:2]:
+        i, j = (index[task] for task in group)
+        others = [index[t] for t in TASKS if t not in group]
+        nearest_other = distance[[i, j]][:, others].min()
+        # Each planted pair is closer than either member is to any task of
+        # another group, the distractor included.
+        assert distance[i, j] < nearest_other, (group, distance)
+        related.append(distance[i, j])
+        unrelated.append(nearest_other)
+    # With a margin. Averages of seeds 0-2: pairs 0.13 / 0.14, nearest
+    # other 0.25 (b0 - c1) / 0.34 (c0 - c1). Pairing c0 with the distractor
+    # instead (0.34) or b0 with c0 (0.45) would fail, as it should.
+    assert max(related) < 0.8 * min(unrelated), distance

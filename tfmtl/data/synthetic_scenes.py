@@ -25,6 +25,8 @@ _HUE_RANGE = 0.62  # hue of the colour factor: 0 (red) .. 0.62 (blue)
 # TAG's lookahead affinity (and network selection) then recovers the groups.
 _DISC_FRACTION_THRESHOLDS = (0.098, 0.108, 0.118)
 _COLOUR_THRESHOLDS = (0.47, 0.5, 0.53)
+# attr_c0, attr_c2, attr_c3 threshold the lightness draw as the colour ones.
+_LIGHTNESS_THRESHOLDS = (0.5, 0.47, 0.53)
 _ATTRIBUTES = (
     "attr_a0",
     "attr_a1",
@@ -34,6 +36,8 @@ _ATTRIBUTES = (
     "attr_b2",
     "attr_c0",
     "attr_c1",
+    "attr_c2",
+    "attr_c3",
 )
 
 
@@ -79,15 +83,22 @@ class SyntheticScenes(DataSource):
       .45).
     * `attr_b0..2` (binary): colour factor `u_B` above 0.47 / 0.5 / 0.53
       (shape hue above about 105 / 112 / 118 degrees).
-    * `attr_c0` (binary): background lightness `l > 0.5`.
+    * `attr_c0`, `attr_c2`, `attr_c3` (binary): background lightness
+      `l = 0.15 + 0.7 * u_C` with `u_C` above 0.5 / 0.47 / 0.53 (`l` above
+      0.5 / 0.479 / 0.521).
     * `attr_c1` (binary): the background is striped (a fair coin).
 
     **Planted relations.** The A attributes are thresholds of one latent
-    factor (disc coverage), the B attributes of a second (colour), and
-    `attr_c0`, `attr_c1` depend on two further independent draws, so the
-    three groups are mutually independent while attributes within A and
-    within B correlate (about 0.88 to 0.94); `planted_groups()` returns
-    `[A, B, rest]`. Among the dense tasks, segmentation and edges both come
+    factor (disc coverage), the B attributes of a second (colour), the C
+    attributes `attr_c0, attr_c2, attr_c3` of a third (background
+    lightness) and `attr_c1` depends on a fourth independent draw, so the
+    groups are mutually independent while attributes within a group
+    correlate (about 0.88 to 0.94); `planted_groups()` returns
+    `[A, B, C, [attr_c1]]`. The groups need different features: B only the
+    hue of shape pixels, C the tone of the background (telling it from the
+    shapes and the stripes), A the outline of the discs.
+
+    Among the dense tasks, segmentation and edges both come
     from the shape layout, depth and normals both from the geometry; group A
     is also a function of the segmentation. Every attribute can be read off
     the image: A from the visible disc area, B from the hue of any shape
@@ -148,8 +159,9 @@ class SyntheticScenes(DataSource):
 
     @staticmethod
     def planted_groups():
-        """The ground-truth attribute groups: `[A, B, rest]`."""
-        return [_ATTRIBUTES[0:3], _ATTRIBUTES[3:6], _ATTRIBUTES[6:8]]
+        """The ground-truth attribute groups: `[A, B, C, [attr_c1]]`."""
+        c = ("attr_c0", "attr_c2", "attr_c3")
+        return [_ATTRIBUTES[0:3], _ATTRIBUTES[3:6], c, ("attr_c1",)]
 
     def num_examples(self, split):
         sizes = (self.num_train, self.num_validation, self.num_test)
@@ -299,7 +311,8 @@ class SyntheticScenes(DataSource):
         disc_fraction = tf.reduce_mean(tf.cast(seg == 1, tf.float32), [1, 2])
         values = [disc_fraction > t for t in _DISC_FRACTION_THRESHOLDS]
         values += [g[:, 2] > t for t in _COLOUR_THRESHOLDS]
-        values += [g[:, 3] > 0.5, striped]
+        above = [g[:, 3] > t for t in _LIGHTNESS_THRESHOLDS]
+        values += [above[0], striped] + above[1:]
         labels = {
             "segmentation": seg,
             "depth": depth,
