@@ -4,8 +4,9 @@ Usage (after policy learning with `python -m tfmtl.train`):
   python -m tfmtl.adashare --phase=sample --model_dir=/tmp/adashare/nyu \
       --num_samples=8 --seed=10
 
-Reads `model_dir/policy/policy.json` (written by the `SavePolicy` action)
-and, for sample i, draws every block of every task from Bernoulli(p(execute))
+Reads `model_dir/policy/policy.json` (written by the `SavePolicy` action;
+`--policy_file=.../policy/best_policy.json` samples from the policy of the
+best evaluation, written by `SaveBestPolicy`) and, for sample i, draws every block of every task from Bernoulli(p(execute))
 with seed `seed + i` (blocks the curriculum has not unlocked execute). Each
 sample is written as `sample_<i>.json` (`{"policy": {task: [0/1 ...]},
 "seed": ...}`, the `POLICY_FILE` of `gin_configs/adashare/retrain.gin`) and

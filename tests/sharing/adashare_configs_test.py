@@ -42,6 +42,11 @@ def test_synthetic_variant_learns_a_policy_and_evaluates(name, tmp_path):
     learned = json.loads((tmp_path / "policy" / "policy.json").read_text())
     assert learned["tasks"] == CONFIGS[name]
     assert learned["step"] == 8 and learned["num_train_layers"] == 2
+    # The one evaluation (step 8) is the best so far: its policy is kept.
+    best = json.loads((tmp_path / "policy" / "best_policy.json").read_text())
+    assert best["step"] == 8 and best["metric"] == "loss/total"
+    assert best["value"] == pytest.approx(results["loss/total"])
+    assert best["logits"] == learned["logits"]
     for task in CONFIGS[name]:
         assert f"metric/{task}/" in " ".join(results)
     if name == "taskonomy_5task":

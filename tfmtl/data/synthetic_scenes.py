@@ -102,7 +102,7 @@ class SyntheticScenes(DataSource):
     from the shape layout, depth and normals both from the geometry; group A
     is also a function of the segmentation. Every attribute can be read off
     the image: A from the visible disc area, B from the hue of any shape
-    pixel, `attr_c0` from the unstriped background tone, `attr_c1` from the
+    pixel, C from the unstriped background tone, `attr_c1` from the
     stripes (only a fully hidden background or shape set defeats this).
 
     Args:

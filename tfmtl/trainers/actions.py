@@ -115,7 +115,7 @@ class EarlyStopping(Action):
         self.bad_evaluations = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def __call__(self, step, logs, controller):
-        value = _metric(logs, self.metric)
+        value = metric_value(logs, self.metric)
         sign = 1.0 if self.mode == "min" else -1.0
         if sign * (self.best.numpy() - value) > self.min_delta:
             self.best.assign(value)
@@ -146,7 +146,7 @@ class ExportBest(Action):
         self.best = tf.Variable(worst, dtype=tf.float64, trainable=False)
 
     def __call__(self, step, logs, controller):
-        value = _metric(logs, self.metric)
+        value = metric_value(logs, self.metric)
         better = value < self.best.numpy()
         if self.mode == "max":
             better = value > self.best.numpy()
@@ -161,7 +161,8 @@ class ExportBest(Action):
             controller.export(controller.best_dir)
 
 
-def _metric(logs, key):
+def metric_value(logs, key):
+    """`logs[key]` as a float, with the available keys in the error."""
     if key not in logs:
         raise KeyError(
             f"Metric {key!r} is not in the evaluation results; available: "

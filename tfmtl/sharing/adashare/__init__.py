@@ -18,6 +18,7 @@ from tfmtl.sharing.adashare.gumbel import (
     sample_policy,
 )
 from tfmtl.sharing.adashare.regularizers import sharing_loss, sparsity_loss
+from tfmtl.sharing.adashare.save_best_policy import SaveBestPolicy
 from tfmtl.sharing.adashare.save_policy import SavePolicy
 from tfmtl.sharing.adashare.sgd_l2 import SGDL2
 
@@ -28,6 +29,7 @@ __all__ = [
     "AdaShareSchedule",
     "AdamL2",
     "SGDL2",
+    "SaveBestPolicy",
     "SavePolicy",
     "curriculum_state",
     "expand_groups",

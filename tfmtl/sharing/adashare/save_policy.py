@@ -39,8 +39,19 @@ class SavePolicy(Action):
         save(controller, step)
 
 
-def save(controller, step):
-    """Writes `policy.json` / `policy.png` for the controller's model."""
+def save(controller, step, name="policy", extra=None):
+    """Writes `<name>.json` / `<name>.png` for the controller's model.
+
+    Args:
+        controller: the running `Controller`.
+        step: int, the training step.
+        name: file name stem under `model_dir/policy/`; also the image
+            summary `adashare_<name>`.
+        extra: optional dict merged into the JSON payload.
+
+    Returns:
+        The payload, or None (fixed policy, or not the chief).
+    """
     sharing = controller.model.sharing
     if not sharing.learns_policy or not controller.cluster.is_chief:
         return None
@@ -55,9 +66,11 @@ def save(controller, step):
         "p_execute": p_exec.tolist(),
         "temperature": float(sharing.temperature.numpy()),
         "num_train_layers": int(sharing.num_train_layers.numpy()),
+        **(extra or {}),
     }
-    policy_io.write_json(os.path.join(directory, "policy.json"), payload)
+    policy_io.write_json(os.path.join(directory, f"{name}.json"), payload)
     image = policy_io.policy_image(p_exec)
-    policy_io.write_png(os.path.join(directory, "policy.png"), image)
-    controller._writers.images("train", {"adashare_policy": image[None]}, step)
+    policy_io.write_png(os.path.join(directory, f"{name}.png"), image)
+    summary = {f"adashare_{name}": image[None]}
+    controller._writers.images("train", summary, step)
     return payload
