@@ -15,6 +15,10 @@ _EPSILON = 1e-12
 
 def _masked_mean(values, mask, axis):
     """Mean of `values` over the entries where `mask` is set, per example."""
+    # compat: the reference (AdaShare, MTL-NAS) averages a dense loss over
+    # all valid pixels of the batch; per example, then over the batch, is
+    # the same when examples have as many valid pixels, and otherwise gives
+    # every example the same weight (what the global-batch contract needs).
     mask = tf.cast(mask, tf.float32)
     total = tf.reduce_sum(values * mask, axis=axis)
     count = tf.reduce_sum(mask, axis=axis)

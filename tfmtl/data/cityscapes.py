@@ -83,7 +83,12 @@ class CityScapes(DataSource):
         image = tf.reshape(load_npy(paths[0], np.float32), [height, width, 3])
         depth = tf.reshape(load_npy(paths[1], np.float32), [height, width, 1])
         labels = tf.reshape(load_npy(paths[2], np.int32), [height, width])
+        # compat: the reference's -1 ignore label becomes 255, the tfmtl
+        # ignore label; so its pixel accuracy, which counts -1 pixels as
+        # errors (pitfall P4), is not reproduced.
         labels = tf.where(labels < 0, 255, labels)
+        # compat: the reference feeds BGR (x 255) minus the Caffe mean; the
+        # tfmtl contract is RGB in [0, 1], which the stored arrays already are.
         return {
             "image": tf.clip_by_value(image, 0.0, 1.0),
             "labels": {"segmentation": labels, "depth": depth},

@@ -131,6 +131,8 @@ class Taskonomy(DataSource):
             )
             for c, name in enumerate(_COLUMNS)
         }
+        # compat: the reference feeds BGR minus the Caffe mean; the tfmtl
+        # contract is RGB in [0, 1] (the trunk normalises its own input).
         image = tf.cast(self._read(paths["rgb"], 3), tf.float32) / 255.0
         seg = tf.cast(self._read(paths["segmentation"], 1)[..., 0], tf.int32)
         seg = tf.maximum(seg, 1) - 1

@@ -81,7 +81,10 @@ class NormalsMetrics(Metric):
             of the `within_*` keys and int32 `histogram` [num_bins].
         """
         # compat: AdaShare / MTL-NAS score NYUv2 normals in the encoded uint8
-        # space; labels here must already be decoded unit vectors.
+        # space. Angles are scale-invariant, so labels may be unit vectors
+        # (NYUv2's 'decoded' encoding) or the reference's encoded vectors
+        # (its 'adashare' encoding: the reference's numbers); only the zero
+        # vector marks an invalid pixel.
         labels = tf.cast(y_true, tf.float32)
         predictions = tf.cast(y_pred, tf.float32)
         valid = tf.reduce_any(tf.not_equal(labels, 0.0), axis=-1)

@@ -59,10 +59,19 @@ def open_text(path):
     return tf.io.gfile.GFile(path, "w")
 
 
-def build_report(controller, results, baselines):
-    """The report dict of one evaluation (see `AdaShareReport`)."""
+def task_metrics(tasks, results):
+    """Evaluation results by task, and which metrics are higher-better.
+
+    Args:
+        tasks: the run's `Task`s.
+        results: flat evaluation results (`metric/<task>/<name>` keys).
+
+    Returns:
+        `({task: {name: value}}, {task: {name: bool}})`, the arguments of
+        `delta_mtl`.
+    """
     metrics, better = {}, {}
-    for task in controller.tasks:
+    for task in tasks:
         metrics[task.name], better[task.name] = {}, {}
         prefix = f"metric/{task.name}/"
         for key, value in results.items():
@@ -70,6 +79,12 @@ def build_report(controller, results, baselines):
                 metrics[task.name][key[len(prefix) :]] = float(value)
         for metric in task.metrics:
             better[task.name].update(getattr(metric, "higher_is_better", {}))
+    return metrics, better
+
+
+def build_report(controller, results, baselines):
+    """The report dict of one evaluation (see `AdaShareReport`)."""
+    metrics, better = task_metrics(controller.tasks, results)
     report = {"metrics": metrics}
     if baselines:
         delta, per_task = delta_mtl(metrics, baselines, better)
