@@ -1,4 +1,4 @@
-"""AdaShare's Taskonomy config runs on synthetic data (smoke size)."""
+"""AdaShare's CityScapes and Taskonomy configs run on synthetic data (smoke)."""
 
 import json
 import os
@@ -10,10 +10,11 @@ from tfmtl import experiment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 # tests/adashare_binary_test.py runs every phase of nyu_v2_2task_synthetic
-# and of nyu_v2_3task (on tiny files in the real layout); cityscapes_2task
-# differs from those only in data and numbers (its synthetic variant was
-# run by hand). Taskonomy has its own losses and metrics.
+# and of nyu_v2_3task (on tiny files in the real layout; the synthetic
+# variant only swaps the data). Taskonomy has its own losses and metrics;
+# CityScapes its own tasks (segmentation + depth) and learning rates.
 CONFIGS = {
+    "cityscapes_2task": ["segmentation", "depth"],
     "taskonomy_5task": ["segmentation", "normals", "depth", "edges"],
 }
 
