@@ -94,6 +94,7 @@ def run(
     mixed_precision=None,
     seed=0,
     deterministic=False,
+    dense_interpolation="bilinear",
     export_dir=None,
     hparams=None,
     config_text=None,
@@ -132,6 +133,8 @@ def run(
         seed: Seed of initialisation and data order.
         deterministic: Make TensorFlow ops deterministic (reproducible runs,
             bit-exact resumes; somewhat slower).
+        dense_interpolation: How dense predictions are resized to the input
+            size, "bilinear" or "nearest" (see `MultiTaskModel`).
         export_dir: Export destination (default `model_dir/export`).
         hparams: Hyperparameters shown in TensorBoard's hparams plugin.
         config_text: Configuration text shown in TensorBoard.
@@ -167,6 +170,7 @@ def run(
         summary_every=summary_every,
         mixed_precision=mixed_precision,
         seed=seed,
+        dense_interpolation=dense_interpolation,
         hparams=hparams,
         config_text=config_text,
         summary_dir=dirs.summary_dir,

@@ -95,6 +95,7 @@ def make_task(
     channels: int = 1,
     ignore_label: int = 255,
     head: Callable[[], Any] | None = None,
+    compat_metrics: bool = False,
 ) -> Task:
     """Builds a standard task of the given kind.
 
@@ -106,6 +107,10 @@ def make_task(
         ignore_label: Unlabelled value of segmentation maps.
         head: Optional head class (or callable taking `num_outputs=`)
             replacing the default `DenseHead` / `ClassifierHead`.
+        compat_metrics: Score `segmentation` and `depth` tasks as AdaShare's
+            reference evaluation does (`compat=True` of
+            `SegmentationMetrics` / `DepthMetrics`), for comparison with
+            its published tables; other kinds are unaffected.
 
     Returns:
         The `Task`.
@@ -126,9 +131,14 @@ def make_task(
                 labels, logits, ignore_label=ignore_label
             )
 
-        metrics = (SegmentationMetrics(num_classes, ignore_label=ignore_label),)
+        metrics = (
+            SegmentationMetrics(
+                num_classes, ignore_label=ignore_label, compat=compat_metrics
+            ),
+        )
     elif kind == "depth":
-        num_outputs, loss, metrics = 1, losses.depth_l1, (DepthMetrics(),)
+        num_outputs, loss = 1, losses.depth_l1
+        metrics = (DepthMetrics(compat=compat_metrics),)
     elif kind == "normals":
         num_outputs, loss = 3, losses.normals_cosine
         metrics = (NormalsMetrics(),)
@@ -154,6 +164,7 @@ def build_tasks(
     num_classes: Mapping[str, int] | None = None,
     heads: Mapping[str, Callable[[], Any]] | None = None,
     ignore_label: int = 255,
+    compat_metrics: bool = False,
 ) -> list[Task]:
     """Builds standard tasks from their names.
 
@@ -166,6 +177,8 @@ def build_tasks(
         heads: Head class (called with `num_outputs=`) per task, replacing
             the default heads.
         ignore_label: Unlabelled value of segmentation maps.
+        compat_metrics: Score segmentation and depth as AdaShare's reference
+            evaluation does (see `make_task`).
 
     Returns:
         A list of `Task`, one per name.
@@ -189,6 +202,7 @@ def build_tasks(
             num_classes=num_classes.get(name),
             ignore_label=ignore_label,
             head=heads.get(name),
+            compat_metrics=compat_metrics,
         )
         for name in names
     ]
@@ -202,6 +216,7 @@ def tasks_for(
     dense_head: Callable[..., Any] | None = None,
     classifier_head: Callable[..., Any] | None = None,
     ignore_label: int = 255,
+    compat_metrics: bool = False,
 ) -> list[Task]:
     """Builds standard tasks for a data source from its `task_kinds`.
 
@@ -215,6 +230,8 @@ def tasks_for(
         classifier_head: Head class for every image-level task without an
             entry in `heads`.
         ignore_label: Unlabelled value of segmentation maps.
+        compat_metrics: Score segmentation and depth as AdaShare's reference
+            evaluation does (see `make_task`).
 
     Returns:
         A list of `Task`.
@@ -247,6 +264,7 @@ def tasks_for(
         num_classes=num_classes,
         heads=chosen,
         ignore_label=ignore_label,
+        compat_metrics=compat_metrics,
     )
 
 

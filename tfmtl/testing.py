@@ -1,9 +1,11 @@
 """Small known-good problems for tests, benchmarks and examples."""
 
 import keras
+import tensorflow as tf
 
 from tfmtl import tasks as tasks_lib
 from tfmtl.data import SyntheticScenes
+from tfmtl.metrics import accumulate
 from tfmtl.models.backbones import ResNet
 from tfmtl.sharing import HardSharing
 
@@ -94,3 +96,32 @@ class TinyStagedBackbone(keras.layers.Layer):
             for w, s in ((4, 1), (4, 1), (8, 2), (8, 1), (8, 1))
         ]
         self.stage_ends = [1, 3, 4]
+
+
+def replica_statistics(strategy, metric, dataset):
+    """Totals of `metric.statistics` computed replica by replica.
+
+    Distributes `dataset` (of `(labels, predictions)` batches) over
+    `strategy`, runs the statistics on every replica and sums the per-replica
+    results, as an evaluation does; compare with one device's totals.
+
+    Args:
+        strategy: a `tf.distribute` strategy.
+        metric: a `tfmtl.metrics.Metric`.
+        dataset: a batched `tf.data.Dataset` of `(labels, predictions)`.
+
+    Returns:
+        `{name: numpy total}`.
+    """
+    dist = strategy.experimental_distribute_dataset(dataset)
+
+    @tf.function
+    def step(batch):
+        return strategy.run(metric.statistics, args=batch)
+
+    totals = {}
+    for batch in dist:
+        for name, value in step(batch).items():
+            for local in strategy.experimental_local_results(value):
+                accumulate(totals, {name: local})
+    return totals

@@ -15,6 +15,7 @@ from tfmtl.metrics import (
     accumulate,
 )
 from tfmtl.metrics.metric import confusion_counts, safe_divide
+from tfmtl.testing import replica_statistics
 
 
 def test_accumulate_sums_in_wide_dtypes_without_aliasing():
@@ -86,18 +87,7 @@ def test_statistics_under_mirrored_strategy_sum_to_full_batch(case):
     preds = preds.astype(np.float32)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     dataset = tf.data.Dataset.from_tensor_slices((labels, preds)).batch(4)
-    dist = strategy.experimental_distribute_dataset(dataset)
-
-    @tf.function
-    def step(batch):
-        return strategy.run(lambda y, p: metric.statistics(y, p), args=batch)
-
-    totals = {}
-    for batch in dist:
-        per_replica = step(batch)
-        for name, value in per_replica.items():
-            for local in strategy.experimental_local_results(value):
-                accumulate(totals, {name: local})
+    totals = replica_statistics(strategy, metric, dataset)
     full = accumulate({}, metric.statistics(labels, preds))
     assert totals.keys() == full.keys()
     for name in full:

@@ -26,10 +26,22 @@ class SegmentationMetrics(Metric):
     * `pixel_acc`: correctly labelled pixels / counted pixels, pooled over
       the whole set.
 
+    With `compat=True` the two numbers are scored as AdaShare's test script
+    does, so they can be compared with its published tables (pitfall P4):
+
+    * `miou` averages IoU only over the classes with TP > 0 (a class that
+      is labelled or predicted but never hit is dropped, not counted as 0).
+    * `pixel_acc` is a per-image mean: each image's accuracy over its
+      pixels with label < C (so a negative ignore label such as
+      CityScapes' -1 counts as an error, while 255 is left out), averaged
+      over the images that have such pixels.
+
     Args:
         num_classes: number of classes C.
         ignore_label: label of unlabeled pixels.
         name: name of the metric set.
+        compat: score as AdaShare's reference evaluation (see above);
+            False (default) gives the corrected definitions.
 
     Example:
 
@@ -45,10 +57,13 @@ class SegmentationMetrics(Metric):
 
     higher_is_better = {"miou": True, "pixel_acc": True}
 
-    def __init__(self, num_classes, ignore_label=255, name="segmentation"):
+    def __init__(
+        self, num_classes, ignore_label=255, name="segmentation", compat=False
+    ):
         super().__init__(name)
         self.num_classes = num_classes
         self.ignore_label = ignore_label
+        self.compat = bool(compat)
 
     def statistics(self, y_true, y_pred):
         """Confusion matrix of one batch.
@@ -59,7 +74,10 @@ class SegmentationMetrics(Metric):
             y_pred: logits [B, H, W, C], any float dtype.
 
         Returns:
-            `{"confusion": int32 [C, C]}` (rows: labels, columns: argmax).
+            `{"confusion": int32 [C, C]}` (rows: labels, columns: argmax);
+            with `compat`, also `acc_sum` (float32, the sum of the
+            per-image accuracies) and `acc_images` (int32, the number of
+            images that have a pixel with label < C).
         """
         y_pred = tf.convert_to_tensor(y_pred)
         labels = tf.cast(y_true, tf.int32)
@@ -68,16 +86,37 @@ class SegmentationMetrics(Metric):
         predictions = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
         # compat: AdaShare keeps CityScapes' -1 ignore pixels in the pixel
         # accuracy (they count as errors); every out-of-range label is
-        # excluded here.
+        # excluded here (`compat=True` reproduces the reference).
         valid = (
             (labels != self.ignore_label)
             & (labels >= 0)
             & (labels < self.num_classes)
         )
-        return {
+        stats = {
             "confusion": confusion_counts(
                 labels, predictions, self.num_classes, valid
             )
+        }
+        if self.compat:
+            stats.update(self._per_image_accuracy(labels, predictions))
+        return stats
+
+    def _per_image_accuracy(self, labels, predictions):
+        """Per-example accuracy sums of the compat pixel accuracy."""
+        # compat: as AdaShare's test-time pixel accuracy (batch size 1, so
+        # one mean per image): every pixel with label < C counts, negative
+        # labels included (they never match), whatever `ignore_label` is.
+        # Images without such a pixel are skipped (the reference gets NaN).
+        counted = tf.cast(labels < self.num_classes, tf.float32)
+        correct = tf.cast(labels == predictions, tf.float32) * counted
+        axes = tf.range(1, tf.rank(labels))
+        pixels = tf.reduce_sum(counted, axis=axes)
+        hits = tf.reduce_sum(correct, axis=axes)
+        has_pixels = pixels > 0
+        accuracy = tf.where(has_pixels, hits / tf.maximum(pixels, 1.0), 0.0)
+        return {
+            "acc_sum": tf.reduce_sum(accuracy),
+            "acc_images": tf.reduce_sum(tf.cast(has_pixels, tf.int32)),
         }
 
     def result(self, totals):
@@ -86,13 +125,20 @@ class SegmentationMetrics(Metric):
         union = confusion.sum(axis=0) + confusion.sum(axis=1) - true_pos
         # compat: AdaShare drops classes with TP = 0 from the mean (inflating
         # it) and MTL-NAS averages over all C classes (absent ones count 0);
-        # we average over the classes present in labels or predictions.
+        # we average over the classes present in labels or predictions
+        # (`compat=True` reproduces AdaShare).
         present = union > 0
+        if self.compat:
+            # compat: AdaShare's mean over the classes with TP > 0 only.
+            present = true_pos > 0
         if present.any():
             miou = float(np.mean(true_pos[present] / union[present]))
         else:
             miou = 0.0
         # compat: AdaShare averages per-batch accuracies; this is the pooled
-        # (per-pixel) accuracy, as in MTL-NAS.
-        pixel_acc = safe_divide(true_pos.sum(), confusion.sum())
+        # (per-pixel) accuracy, as in MTL-NAS (`compat=True`: AdaShare's).
+        if self.compat:
+            pixel_acc = safe_divide(totals["acc_sum"], totals["acc_images"])
+        else:
+            pixel_acc = safe_divide(true_pos.sum(), confusion.sum())
         return {"miou": miou, "pixel_acc": pixel_acc}

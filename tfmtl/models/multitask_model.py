@@ -5,6 +5,30 @@ import re
 import keras
 import tensorflow as tf
 
+DENSE_INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def resize_nearest(images, size):
+    """Nearest-neighbour resize as PyTorch's `F.interpolate` default.
+
+    Output pixel i reads input pixel floor(i * in / out) on each axis (no
+    half-pixel offset), computed exactly in integers. For an integer
+    up-scaling factor s this repeats every input pixel s times.
+
+    Args:
+        images: tensor [B, h, w, C].
+        size: int tensor or pair (H, W), the output size.
+
+    Returns:
+        tensor [B, H, W, C].
+    """
+    for axis in (1, 2):
+        out = tf.cast(size[axis - 1], tf.int64)
+        source = tf.cast(tf.shape(images)[axis], tf.int64)
+        index = tf.range(out, dtype=tf.int64) * source // out
+        images = tf.gather(images, index, axis=axis)
+    return images
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
 class MultiTaskModel(keras.Model):
@@ -13,8 +37,8 @@ class MultiTaskModel(keras.Model):
     The sharing module decides which features each task sees (hard sharing,
     AdaShare policies, partitions, NDDR fusion, TAPS deltas); each head turns
     its task's features into a prediction. Dense heads (`head.dense`) are
-    resized bilinearly to the input resolution and all outputs are float32,
-    so losses and metrics never see mixed-precision dtypes.
+    resized to the input resolution (bilinearly by default) and all outputs
+    are float32, so losses and metrics never see mixed-precision dtypes.
 
     Args:
         sharing: A `tfmtl.sharing.Sharing` layer.
@@ -29,6 +53,10 @@ class MultiTaskModel(keras.Model):
             module's `head_groups` attribute when it has one (the
             `Controller` builds the model, so a gin config sets it there),
             else every head variable is in `"weights"`.
+        dense_interpolation: How dense head outputs are resized to the
+            input resolution: `"bilinear"` (default) or `"nearest"`, the
+            nearest-neighbour rule of PyTorch's `F.interpolate` default
+            (`resize_nearest`), which AdaShare uses before scoring.
         **kwargs: Forwarded to `keras.Model`.
 
     Call arguments:
@@ -53,10 +81,23 @@ class MultiTaskModel(keras.Model):
         arXiv:1706.05098.
     """
 
-    def __init__(self, sharing, heads, head_groups=None, **kwargs):
+    def __init__(
+        self,
+        sharing,
+        heads,
+        head_groups=None,
+        dense_interpolation="bilinear",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not heads:
             raise ValueError("MultiTaskModel needs at least one head.")
+        if dense_interpolation not in DENSE_INTERPOLATIONS:
+            raise ValueError(
+                f"dense_interpolation must be one of {DENSE_INTERPOLATIONS}; "
+                f"got {dense_interpolation!r}."
+            )
+        self.dense_interpolation = dense_interpolation
         self.sharing = sharing
         self.heads = dict(heads)
         self.task_names = tuple(heads)
@@ -81,11 +122,19 @@ class MultiTaskModel(keras.Model):
             y = self.heads[task](features[task], training=training)
             y = tf.cast(y, tf.float32)
             if getattr(self.heads[task], "dense", False):
-                y = tf.image.resize(y, size, method="bilinear")
+                y = self._resize(y, size)
             outputs[task] = y
         if return_features:
             return outputs, features
         return outputs
+
+    def _resize(self, y, size):
+        # compat: AdaShare upsamples with PyTorch's nearest default; we
+        # default to bilinear (`dense_interpolation="nearest"` reproduces
+        # the reference).
+        if self.dense_interpolation == "nearest":
+            return resize_nearest(y, size)
+        return tf.image.resize(y, size, method="bilinear")
 
     def _head_groups(self):
         if self.head_groups is not None:
@@ -131,6 +180,7 @@ class MultiTaskModel(keras.Model):
                     for t, h in self.heads.items()
                 },
                 "head_groups": self.head_groups,
+                "dense_interpolation": self.dense_interpolation,
             }
         )
         return config

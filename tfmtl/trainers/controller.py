@@ -65,6 +65,8 @@ class Controller:
         max_checkpoints: Checkpoints kept.
         mixed_precision: None, "mixed_bfloat16" or "mixed_float16".
         seed: Seed of data order and initialisation.
+        dense_interpolation: How `MultiTaskModel` resizes dense predictions
+            to the input size ("bilinear" or "nearest").
         hparams: Dict of hyperparameters for TensorBoard's hparams plugin.
         config_text: Text (the gin config) shown in TensorBoard.
         summary_dir: Where summaries go (default `model_dir`).
@@ -96,6 +98,7 @@ class Controller:
         max_checkpoints=3,
         mixed_precision=None,
         seed=0,
+        dense_interpolation="bilinear",
         hparams=None,
         config_text=None,
         summary_dir=None,
@@ -116,6 +119,7 @@ class Controller:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.cluster = ClusterInfo.from_environment()
         self.seed, self.hparams, self.config_text = seed, hparams, config_text
+        self.dense_interpolation = dense_interpolation
         self.summary_every = int(summary_every)
         self.num_summary_images = num_summary_images
         self.schedule = (schedule or Joint()).bind(self.task_names)
@@ -155,7 +159,9 @@ class Controller:
         self.image_shape = tuple(example["image"].shape[1:])
         with self.strategy.scope():
             self.model = MultiTaskModel(
-                _instantiate(sharing), {t.name: t.head() for t in self.tasks}
+                _instantiate(sharing),
+                {t.name: t.head() for t in self.tasks},
+                dense_interpolation=self.dense_interpolation,
             )
             outputs = self.model(
                 tf.zeros((1, *self.image_shape)), training=False
