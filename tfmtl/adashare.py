@@ -6,8 +6,9 @@ Usage (after policy learning with `python -m tfmtl.train`):
 
 Reads `model_dir/policy/policy.json` (written by the `SavePolicy` action;
 `--policy_file=.../policy/best_policy.json` samples from the policy of the
-best evaluation, written by `SaveBestPolicy`) and, for sample i, draws every block of every task from Bernoulli(p(execute))
-with seed `seed + i` (blocks the curriculum has not unlocked execute). Each
+best evaluation, written by `SaveBestPolicy`) and, for sample i, draws
+every block of every task from Bernoulli(p(execute)) with seed `seed + i`
+(blocks the curriculum has not unlocked execute). Each
 sample is written as `sample_<i>.json` (`{"policy": {task: [0/1 ...]},
 "seed": ...}`, the `POLICY_FILE` of `gin_configs/adashare/retrain.gin`) and
 drawn as `sample_<i>.png` (tasks x blocks, dark = executed). Bad input ends
