@@ -7,6 +7,7 @@ from tfmtl.data.data_source import DataNotFoundError, DataSource
 from tfmtl.data.pipeline import make_dataset
 from tfmtl.data.split_halves import SplitHalves
 from tfmtl.data.synthetic_scenes import SyntheticScenes
+from tfmtl.data.wrapped_source import WrappedSource
 
 __all__ = [
     "Augmented",
@@ -16,5 +17,6 @@ __all__ = [
     "DenseAugment",
     "SplitHalves",
     "SyntheticScenes",
+    "WrappedSource",
     "make_dataset",
 ]

@@ -2,10 +2,10 @@
 
 import tensorflow as tf
 
-from tfmtl.data.data_source import DataSource
+from tfmtl.data.wrapped_source import WrappedSource
 
 
-class Augmented(DataSource):
+class Augmented(WrappedSource):
     """Applies a random augmentation to the examples of some splits.
 
     The randomness of an example is a pure function of `(seed, index)`
@@ -56,16 +56,6 @@ class Augmented(DataSource):
         self.source, self.augment = source, augment
         self.splits = tuple(splits)
         self.seed, self.variants = int(seed), int(variants)
-
-    def __getattr__(self, name):
-        # Class counts, paths, encodings... of the wrapped source.
-        if name == "source":
-            raise AttributeError(name)
-        return getattr(self.source, name)
-
-    @property
-    def task_kinds(self):
-        return self.source.task_kinds
 
     def num_examples(self, split):
         count = self.source.num_examples(split)

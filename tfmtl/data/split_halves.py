@@ -2,10 +2,10 @@
 
 import tensorflow as tf
 
-from tfmtl.data.data_source import DataSource
+from tfmtl.data.wrapped_source import WrappedSource
 
 
-class SplitHalves(DataSource):
+class SplitHalves(WrappedSource):
     """Adds splits `train1` / `train2`: the two halves of a source's split.
 
     AdaShare and MTL-NAS update network weights on one half of the training
@@ -25,16 +25,6 @@ class SplitHalves(DataSource):
                 "not indexable."
             )
         self.source, self.split, self.names = source, split, tuple(names)
-
-    def __getattr__(self, name):
-        # Task kinds, class counts, planted groups... of the wrapped source.
-        if name == "source":
-            raise AttributeError(name)
-        return getattr(self.source, name)
-
-    @property
-    def task_kinds(self):
-        return self.source.task_kinds
 
     def num_examples(self, split):
         if split not in self.names:

@@ -31,6 +31,7 @@ from tfmtl.sharing.taps.base_loading import (
     copy_kernels,
     load_keras,
     resolve_checkpoint,
+    restore_model_variables,
 )
 
 __all__ = ["BaseNotFoundError", "check_trunk_path", "copy_trunk", "load_trunk"]
@@ -102,25 +103,14 @@ def _from_checkpoint(target, prefix, source_tasks, input_shape):
     config.pop("name", None)
     clone = PartitionedResNet.from_config(config)
     clone.build(input_shape)
-    reader = tf.train.load_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
-    for i, variable in enumerate(clone.weights):
-        key = f"state/model/{i}/.ATTRIBUTES/VARIABLE_VALUE"
-        if key not in shapes:
-            raise ValueError(
-                f"Checkpoint {prefix} holds fewer model variables than a "
-                f"trunk needs ({len(clone.weights)}); it is not a feature-"
-                "partitioning run with this architecture."
-            )
-        if tuple(shapes[key]) != tuple(variable.shape):
-            raise ValueError(
-                f"Checkpoint {prefix}: variable {i} has shape "
-                f"{tuple(shapes[key])} but {variable.path} needs "
-                f"{tuple(variable.shape)}; the run used another trunk "
-                f"(widths, blocks_per_stage) or not {source_tasks} task(s) "
-                "(set pretrained_tasks)."
-            )
-        variable.assign(reader.get_tensor(key))
+    restore_model_variables(
+        clone,
+        prefix,
+        needs="a trunk needs",
+        missing="; it is not a feature-partitioning run with this architecture",
+        mismatch="the run used another trunk (widths, blocks_per_stage) or "
+        f"not {source_tasks} task(s) (set pretrained_tasks).",
+    )
     return clone
 
 

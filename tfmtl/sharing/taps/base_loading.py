@@ -192,6 +192,42 @@ def resolve_checkpoint(path, what="TAPS base", hint="train a base with"):
     return path
 
 
+def restore_model_variables(model, prefix, needs, mismatch, missing=""):
+    """Assigns the model variables of a `tfmtl.train` checkpoint, in order.
+
+    The Controller's checkpoints hold the model's variables by position
+    (`state/model/<i>`), so `model` must create the same variables in the
+    same order as the run's model (its trunk comes first).
+
+    Args:
+        model: a built layer whose `weights` receive the values.
+        prefix: checkpoint prefix (see `resolve_checkpoint`).
+        needs: what the caller builds, for the error when the checkpoint
+            holds fewer variables (e.g. "the base backbone needs").
+        mismatch: advice ending the error on a shape mismatch.
+        missing: advice appended to the error on missing variables.
+
+    Raises:
+        ValueError: if a variable is missing or has another shape.
+    """
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    for i, variable in enumerate(model.weights):
+        key = f"state/model/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        if key not in shapes:
+            raise ValueError(
+                f"Checkpoint {prefix} holds fewer model variables than "
+                f"{needs} ({len(model.weights)}){missing}."
+            )
+        if tuple(shapes[key]) != tuple(variable.shape):
+            raise ValueError(
+                f"Checkpoint {prefix}: variable {i} has shape "
+                f"{tuple(shapes[key])} but {variable.path} needs "
+                f"{tuple(variable.shape)}; {mismatch}"
+            )
+        variable.assign(reader.get_tensor(key))
+
+
 def _keras_application_name(layer, block=None):
     """The Keras-applications ResNet name of one of our conv / norm layers."""
     kind = "conv" if isinstance(layer, keras.layers.Conv2D) else "bn"
@@ -307,21 +343,11 @@ def load_base(backbone, path, input_shape):
     prefix = resolve_checkpoint(path)
     clone = plain_clone(backbone)
     clone.build(input_shape)
-    reader = tf.train.load_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
-    for i, variable in enumerate(clone.weights):
-        key = f"state/model/{i}/.ATTRIBUTES/VARIABLE_VALUE"
-        if key not in shapes:
-            raise ValueError(
-                f"Checkpoint {prefix} holds fewer model variables than the "
-                f"base backbone needs ({len(clone.weights)})."
-            )
-        if tuple(shapes[key]) != tuple(variable.shape):
-            raise ValueError(
-                f"Checkpoint {prefix}: variable {i} has shape "
-                f"{tuple(shapes[key])} but {variable.path} needs "
-                f"{tuple(variable.shape)}; the base was trained with another "
-                "backbone (or not with hard sharing)."
-            )
-        variable.assign(reader.get_tensor(key))
+    restore_model_variables(
+        clone,
+        prefix,
+        needs="the base backbone needs",
+        mismatch="the base was trained with another backbone (or not with "
+        "hard sharing).",
+    )
     copy_base(clone, backbone)
