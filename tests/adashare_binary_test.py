@@ -113,10 +113,11 @@ def _write_nyu(root, size=(12, 16), count=6):
     """Tiny files in the formatted NYUv2 layout (nyu_v2_3task.json)."""
     import numpy as np
 
+    from tfmtl.testing import write_nyuv2_layout
+
     rng = np.random.default_rng(0)
-    entries = []
-    for i in range(count):
-        name = f"{i:04d}"
+    examples = []
+    for _ in range(count):
         arrays = {
             "img": rng.integers(0, 256, (*size, 3), dtype=np.uint8),
             "seg": rng.integers(0, 40, (*size, 1)).astype(np.uint8),
@@ -124,31 +125,10 @@ def _write_nyu(root, size=(12, 16), count=6):
         }
         arrays["seg"][0] = 255
         arrays["normal_mask"][1] = 255
-        for folder, array in arrays.items():
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            tf.io.write_file(
-                str(root / folder / f"{name}.png"), tf.io.encode_png(array)
-            )
-        (root / "depth").mkdir(exist_ok=True)
-        np.save(
-            root / "depth" / f"{name}.npy",
-            rng.uniform(0.5, 3.0, size).astype(np.float32),
-        )
-        entries.append(
-            [
-                f"img/{name}.png",
-                f"seg/{name}.png",
-                f"normal_mask/{name}.png",
-                f"depth/{name}.npy",
-            ]
-        )
-    index = {
-        "train": entries[:4],
-        "train1": entries[:2],
-        "train2": entries[2:4],
-        "test": entries[4:],
-    }
-    (root / "nyu_v2_3task.json").write_text(json.dumps(index))
+        arrays["depth"] = rng.uniform(0.5, 3.0, size).astype(np.float32)
+        examples.append(arrays)
+    splits = {"train": (0, 4), "train1": (0, 2), "train2": (2, 4)}
+    write_nyuv2_layout(root, examples, {**splits, "test": (4, count)})
 
 
 # The real-data benchmark file, shrunk: tiny trunk and heads, 8x8 crops.

@@ -1,6 +1,10 @@
 """Small known-good problems for tests, benchmarks and examples."""
 
+import json
+import os
+
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmtl import tasks as tasks_lib
@@ -125,3 +129,40 @@ def replica_statistics(strategy, metric, dataset):
             for local in strategy.experimental_local_results(value):
                 accumulate(totals, {name: local})
     return totals
+
+
+def write_nyuv2_layout(root, examples, splits):
+    """Writes examples as files in AdaShare's formatted NYUv2 layout.
+
+    Example `i` becomes `img/000i.png`, `seg/000i.png`,
+    `normal_mask/000i.png` and `depth/000i.npy` under `root`, listed in
+    `root/nyu_v2_3task.json` (what `tfmtl.data.nyuv2.NYUv2` reads).
+
+    Args:
+        root: directory (str or path); created if needed.
+        examples: sequence of dicts with uint8 `img` [H, W, 3], uint8 `seg`
+            [H, W, 1], uint8 `normal_mask` [H, W, 3] and float32 `depth`
+            [H, W].
+        splits: `{split: (start, stop)}`, index ranges of `examples`.
+
+    Returns:
+        `root`.
+    """
+    entries = []
+    for i, arrays in enumerate(examples):
+        row = []
+        for folder in ("img", "seg", "normal_mask", "depth"):
+            ext = "npy" if folder == "depth" else "png"
+            relative = f"{folder}/{i:04d}.{ext}"
+            path = os.path.join(os.fspath(root), relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if folder == "depth":
+                np.save(path, np.asarray(arrays[folder], np.float32))
+            else:
+                tf.io.write_file(path, tf.io.encode_png(arrays[folder]))
+            row.append(relative)
+        entries.append(row)
+    index = {name: entries[a:b] for name, (a, b) in splits.items()}
+    with open(os.path.join(os.fspath(root), "nyu_v2_3task.json"), "w") as f:
+        json.dump(index, f)
+    return root

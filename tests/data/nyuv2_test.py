@@ -1,29 +1,22 @@
 """NYUv2 in the AdaShare formatted layout, on tiny generated files."""
 
-import json
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tfmtl.data import DataNotFoundError, make_dataset
 from tfmtl.data.nyuv2 import NYUv2
+from tfmtl.testing import write_nyuv2_layout
 
 H, W = 4, 6
-
-
-def _write_png(path, array):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tf.io.write_file(str(path), tf.io.encode_png(array))
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("nyu")
     rng = np.random.default_rng(0)
-    entries = []
-    for i in range(4):
-        name = f"{i:04d}"
+    examples = []
+    for _ in range(4):
         image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
         seg = rng.integers(0, 40, (H, W, 1)).astype(np.uint8)
         seg[0, 0] = 255
@@ -33,26 +26,11 @@ def data_dir(tmp_path_factory):
         encoded[1, :] = 255  # invalid row
         depth = rng.uniform(1, 3, (H, W)).astype(np.float32)
         depth[2, 2] = 0.0
-        _write_png(root / "img" / f"{name}.png", image)
-        _write_png(root / "seg" / f"{name}.png", seg)
-        _write_png(root / "normal_mask" / f"{name}.png", encoded)
-        (root / "depth").mkdir(exist_ok=True)
-        np.save(root / "depth" / f"{name}.npy", depth)
-        entries.append(
-            [
-                f"img/{name}.png",
-                f"seg/{name}.png",
-                f"normal_mask/{name}.png",
-                f"depth/{name}.npy",
-            ]
+        examples.append(
+            {"img": image, "seg": seg, "normal_mask": encoded, "depth": depth}
         )
-    index = {
-        "train": entries[:3],
-        "train1": entries[:2],
-        "train2": entries[2:3],
-        "test": entries[3:],
-    }
-    (root / "nyu_v2_3task.json").write_text(json.dumps(index))
+    splits = {"train": (0, 3), "train1": (0, 2), "train2": (2, 3)}
+    write_nyuv2_layout(root, examples, {**splits, "test": (3, 4)})
     return root
 
 
