@@ -40,3 +40,38 @@ def mirrored_strategy():
     process, so tests share this one.
     """
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+@pytest.fixture
+def run_gin_experiment(monkeypatch):
+    """Runs `tfmtl.experiment.run` in-process on gin files.
+
+    Returns a function `run(files, bindings, mode="train")` giving the
+    run's results and the Controllers it built; gin's global config is
+    cleared before and after, and files are found from the repository root.
+    """
+    import gin
+
+    from tfmtl import experiment
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(files, bindings=(), mode="train"):
+        built = []
+
+        class Recording(experiment.Controller):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                built.append(self)
+
+        monkeypatch.setattr(experiment, "Controller", Recording)
+        gin.clear_config()
+        gin.add_config_file_search_path(root)
+        try:
+            gin.parse_config_files_and_bindings(list(files), list(bindings))
+            results = gin.get_configurable(experiment.run)(mode=mode)
+        finally:
+            gin.clear_config()
+        return results, built
+
+    return run

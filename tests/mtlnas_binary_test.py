@@ -102,39 +102,21 @@ def _nyu_root(root, num_train=8, num_test=2, size=(12, 16)):
     return root
 
 
-def _run_config(tmp_path, monkeypatch, gin_file, *bindings):
+def _run_config(tmp_path, run_gin_experiment, gin_file, *bindings):
     """Trains a gin config in-process on tiny NYUv2 with a 1/16 VGG-16."""
-    import gin
-
-    from tfmtl import experiment
-
-    built = []
-
-    class Recording(experiment.Controller):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            built.append(self)
-
-    monkeypatch.setattr(experiment, "Controller", Recording)
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [f"gin_configs/mtlnas/{gin_file}"],
-            [
-                f"MODEL_DIR = '{tmp_path / 'run'}'",
-                f"NYU_ROOT = '{_nyu_root(tmp_path / 'nyu')}'",
-                "GLOBAL_BATCH_SIZE = 2",
-                "CROP_SIZE = (8, 8)",
-                "nyuv2_list.NYUv2List.num_validation = 2",
-                "backbones.VGG16.width_scale = 0.0625",
-                "SUMMARY_EVERY = 1",
-                *bindings,
-            ],
-        )
-        logs = gin.get_configurable(experiment.run)(mode="train")
-    finally:
-        gin.clear_config()
+    logs, built = run_gin_experiment(
+        [f"gin_configs/mtlnas/{gin_file}"],
+        [
+            f"MODEL_DIR = '{tmp_path / 'run'}'",
+            f"NYU_ROOT = '{_nyu_root(tmp_path / 'nyu')}'",
+            "GLOBAL_BATCH_SIZE = 2",
+            "CROP_SIZE = (8, 8)",
+            "nyuv2_list.NYUv2List.num_validation = 2",
+            "backbones.VGG16.width_scale = 0.0625",
+            "SUMMARY_EVERY = 1",
+            *bindings,
+        ],
+    )
     return logs, built[0]
 
 
@@ -151,10 +133,10 @@ def _initial_rates(controller):
 
 
 def test_nddr_config_weights_normals_20x_and_fc8_multipliers(
-    tmp_path, monkeypatch
+    tmp_path, run_gin_experiment
 ):
     logs, controller = _run_config(
-        tmp_path, monkeypatch, "vgg_nyuv2_nddr.gin", "TRAIN_STEPS = 1"
+        tmp_path, run_gin_experiment, "vgg_nyuv2_nddr.gin", "TRAIN_STEPS = 1"
     )
     # The objective is seg + 20 x normals (no regulariser in NDDR).
     assert logs["loss/regularization"] == 0.0
@@ -186,10 +168,10 @@ def test_nddr_config_weights_normals_20x_and_fc8_multipliers(
     assert "metric/normals/mean_angle" in results
 
 
-def test_mtlnas_default_config_search_step(tmp_path, monkeypatch):
+def test_mtlnas_default_config_search_step(tmp_path, run_gin_experiment):
     logs, controller = _run_config(
         tmp_path,
-        monkeypatch,
+        run_gin_experiment,
         "vgg_nyuv2_default.gin",
         "TRAIN_STEPS = 2",
         "SEARCH_STEPS = 1",

@@ -6,8 +6,6 @@ import os
 import gin
 import pytest
 
-from tfmtl import experiment
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 # tests/adashare_binary_test.py runs every phase of nyu_v2_2task_synthetic
 # and of nyu_v2_3task (on tiny files in the real layout; the synthetic
@@ -21,25 +19,20 @@ CONFIGS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_synthetic_variant_learns_a_policy_and_evaluates(name, tmp_path):
+def test_synthetic_variant_learns_a_policy_and_evaluates(
+    name, tmp_path, run_gin_experiment
+):
     path = os.path.join(ROOT, f"gin_configs/adashare/{name}_synthetic.gin")
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [path],
-            [
-                f"MODEL_DIR = '{tmp_path}'",
-                "TRAIN_STEPS = 8",
-                "EVAL_EVERY = 8",
-                "EVAL_STEPS = 1",
-            ],
-        )
-        results = gin.get_configurable(experiment.run)(
-            mode="train_and_evaluate"
-        )
-    finally:
-        gin.clear_config()
+    results, _ = run_gin_experiment(
+        [path],
+        [
+            f"MODEL_DIR = '{tmp_path}'",
+            "TRAIN_STEPS = 8",
+            "EVAL_EVERY = 8",
+            "EVAL_STEPS = 1",
+        ],
+        mode="train_and_evaluate",
+    )
     learned = json.loads((tmp_path / "policy" / "policy.json").read_text())
     assert learned["tasks"] == CONFIGS[name]
     assert learned["step"] == 8 and learned["num_train_layers"] == 2

@@ -2,13 +2,11 @@
 
 import os
 
-import gin
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmtl import experiment
 from tfmtl.models.backbones import ResNet
 from tfmtl.models.heads import DenseHead
 from tfmtl.models.multitask_model import MultiTaskModel
@@ -105,30 +103,12 @@ def test_groups_split_heads_trunk_and_weight_phase():
 
 @pytest.mark.slow
 def test_gin_config_binds_the_reference_optimizer_per_phase(
-    tmp_path, monkeypatch
+    tmp_path, run_gin_experiment
 ):
-    built = []
-
-    class Recording(experiment.Controller):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            built.append(self)
-
-    monkeypatch.setattr(experiment, "Controller", Recording)
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [
-                os.path.join(
-                    ROOT, "gin_configs/adashare/nyu_v2_2task_synthetic.gin"
-                )
-            ],
-            [f"MODEL_DIR = '{tmp_path}'", "TRAIN_STEPS = 12"],
-        )
-        gin.get_configurable(experiment.run)(mode="train")
-    finally:
-        gin.clear_config()
+    _, built = run_gin_experiment(
+        [os.path.join(ROOT, "gin_configs/adashare/nyu_v2_2task_synthetic.gin")],
+        [f"MODEL_DIR = '{tmp_path}'", "TRAIN_STEPS = 12"],
+    )
     controller = built[0]
     opts = controller.optimizers
     assert sorted(opts) == [
