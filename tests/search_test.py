@@ -164,15 +164,18 @@ def test_search_binary_runs_debug_es_and_reports_user_errors(tmp_path):
 
 
 def test_runner_passes_task_scores_to_multiobjective_es(tmp_path):
-    searcher = PartitionES(
-        2,
-        num_samples=8 + 8 * 4,
-        init_random=8,
-        num_deltas=4,
-        num_to_use=3,
-        seed=1,
-        multiobjective=True,
-    )
+    def make_searcher():
+        return PartitionES(
+            2,
+            num_samples=8 + 8 * 4,
+            init_random=8,
+            num_deltas=4,
+            num_to_use=3,
+            seed=1,
+            multiobjective=True,
+        )
+
+    searcher = make_searcher()
     summary = SearchRunner(
         searcher, DebugReward(2, per_task=True), tmp_path, num_workers=2
     ).run()
@@ -180,14 +183,6 @@ def test_runner_passes_task_scores_to_multiobjective_es(tmp_path):
     assert summary["num_evaluations"] == 40
     assert all(len(r["task_scores"]) == 2 for r in records)
     # Resuming replays the logged task scores: same final state.
-    again = PartitionES(
-        2,
-        num_samples=8 + 8 * 4,
-        init_random=8,
-        num_deltas=4,
-        num_to_use=3,
-        seed=1,
-        multiobjective=True,
-    )
+    again = make_searcher()
     SearchRunner(again, DebugReward(2, per_task=True), tmp_path).run()
     np.testing.assert_allclose(again.theta, searcher.theta)

@@ -20,20 +20,26 @@ def _run(searcher, reward):
     return searcher
 
 
+# ES settings that converge on the debug objectives (64 * 40 samples).
+_CONVERGING = dict(
+    num_samples=64 * 40,
+    init_random=0,
+    num_deltas=32,
+    num_to_use=24,
+    delta_size=0.005,
+    learning_rate=1.0,
+    momentum=0.8,
+    diag_weight_decay=0.0,
+)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_es_solves_debug_objective(seed):
     num_tasks = 3
     target = np.random.default_rng(seed + 10).uniform(0.1, 0.9, 12)
     es = PartitionES(
         num_tasks,
-        num_samples=64 * 40,
-        init_random=0,
-        num_deltas=32,
-        num_to_use=24,
-        delta_size=0.005,
-        learning_rate=1.0,
-        momentum=0.8,
-        diag_weight_decay=0.0,
+        **_CONVERGING,
         seed=seed,
     )
     _run(es, _debug_reward(target))
@@ -138,14 +144,7 @@ def test_multiobjective_es_solves_per_task_debug_objective():
     reward = DebugReward(3, seed=2, per_task=True)
     es = PartitionES(
         3,
-        num_samples=64 * 40,
-        init_random=0,
-        num_deltas=32,
-        num_to_use=24,
-        delta_size=0.005,
-        learning_rate=1.0,
-        momentum=0.8,
-        diag_weight_decay=0.0,
+        **_CONVERGING,
         multiobjective=True,
     )
     start = np.linalg.norm(es.theta - reward.target)
