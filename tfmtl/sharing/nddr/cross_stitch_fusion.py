@@ -4,9 +4,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmtl.sharing.nddr.fusion import Fusion
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class CrossStitchFusion(keras.layers.Layer):
+class CrossStitchFusion(Fusion):
     """Weighted sum of a task's own features and incoming features.
 
     `out = a_0 * x_own + a_1 * y_1 + ... + a_k * y_k` with one learned
@@ -52,13 +54,7 @@ class CrossStitchFusion(keras.layers.Layer):
             "activation",
         ):
             kwargs.pop(unused, None)
-        super().__init__(**kwargs)
-        if num_inputs < 1:
-            raise ValueError(f"num_inputs must be >= 1, not {num_inputs}.")
-        self.num_inputs = int(num_inputs)
-        self.init_weights = (
-            None if init_weights is None else tuple(map(float, init_weights))
-        )
+        super().__init__(num_inputs, init_weights, **kwargs)
 
     def _initial(self):
         if self.init_weights is None:
@@ -80,27 +76,6 @@ class CrossStitchFusion(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         del training
-        if len(inputs) != self.num_inputs:
-            raise ValueError(
-                f"CrossStitchFusion expects {self.num_inputs} inputs, got "
-                f"{len(inputs)}."
-            )
+        self._check_inputs(inputs)
         weights = tf.cast(self.kernel, inputs[0].dtype)
         return tf.add_n([weights[i] * x for i, x in enumerate(inputs)])
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_inputs": self.num_inputs,
-                "init_weights": (
-                    None
-                    if self.init_weights is None
-                    else list(self.init_weights)
-                ),
-            }
-        )
-        return config

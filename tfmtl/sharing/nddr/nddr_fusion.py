@@ -4,9 +4,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfmtl.sharing.nddr.fusion import Fusion
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class NDDRFusion(keras.layers.Layer):
+class NDDRFusion(Fusion):
     """Fuses a task's own features with features of other tasks.
 
     The inputs (own features first, then `k` incoming tensors of the same
@@ -57,13 +59,7 @@ class NDDRFusion(keras.layers.Layer):
         activation=True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if num_inputs < 1:
-            raise ValueError(f"num_inputs must be >= 1, not {num_inputs}.")
-        self.num_inputs = int(num_inputs)
-        self.init_weights = (
-            None if init_weights is None else tuple(map(float, init_weights))
-        )
+        super().__init__(num_inputs, init_weights, **kwargs)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
@@ -104,30 +100,17 @@ class NDDRFusion(keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        if len(inputs) != self.num_inputs:
-            raise ValueError(
-                f"NDDRFusion expects {self.num_inputs} inputs, got "
-                f"{len(inputs)}."
-            )
+        self._check_inputs(inputs)
         x = inputs[0] if len(inputs) == 1 else tf.concat(inputs, axis=-1)
         kernel = tf.cast(self.kernel, x.dtype)
         x = tf.nn.conv2d(x, kernel, strides=1, padding="VALID")
         x = self.norm(x, training=training)
         return tf.nn.relu(x) if self.activation else x
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[0])
-
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "num_inputs": self.num_inputs,
-                "init_weights": (
-                    None
-                    if self.init_weights is None
-                    else list(self.init_weights)
-                ),
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
