@@ -178,19 +178,25 @@ def _weighting_variants():
     return variants
 
 
+def _problem(tasks, num_batches):
+    """`tiny_problem` arguments of the suites: 32 px, ResNet-18 widths
+    16-64, `num_batches` batches of training data."""
+    return dict(
+        tasks=tasks,
+        image_size=32,
+        widths=(16, 32, 64, 64),
+        global_batch_size=FLAGS.batch_size,
+        num_train=FLAGS.batch_size * num_batches,
+    )
+
+
 def weighting_suite():
     """Rounds of one run per method; each round's times are divided by the
     same round's EW time, and the median ratio over rounds is printed, so a
     slow drift of the machine's load cancels."""
     variants = _weighting_variants()
     for tasks in (ATTRIBUTES[:2] + ("depth",), ATTRIBUTES + ("depth",)):
-        problem_kwargs = dict(
-            tasks=tasks,
-            image_size=32,
-            widths=(16, 32, 64, 64),
-            global_batch_size=FLAGS.batch_size,
-            num_train=FLAGS.batch_size * (FLAGS.steps + FLAGS.warmup + 1),
-        )
+        problem_kwargs = _problem(tasks, FLAGS.steps + FLAGS.warmup + 1)
         ratios, base = {label: [] for label in variants}, []
         for _ in range(FLAGS.rounds):
             times = {
@@ -225,13 +231,7 @@ def tag_suite():
     steps = max(FLAGS.steps, 3 * every)
     steps -= steps % every
     for tasks in (ATTRIBUTES[:2] + ("depth",), ATTRIBUTES + ("depth",)):
-        problem_kwargs = dict(
-            tasks=tasks,
-            image_size=32,
-            widths=(16, 32, 64, 64),
-            global_batch_size=FLAGS.batch_size,
-            num_train=FLAGS.batch_size * (steps + 2 * every),
-        )
+        problem_kwargs = _problem(tasks, steps + 2 * every)
         recorder = AffinityRecorder(every_n_steps=every, write_every=10**9)
         # The warm-up ends on a measuring step, so both step variants are
         # traced before the clock starts.
