@@ -81,13 +81,14 @@ class DepthMetrics(Metric):
         abs_diff = tf.where(valid, tf.abs(predictions - labels), 0.0)
         # compat: AdaShare takes per-image means of abs/rel error at test
         # time (batch size 1); these are pooled per-pixel means.
+        rel_diff = abs_diff / safe_labels
         stats = {
             "abs_sum": tf.reduce_sum(abs_diff),
-            "rel_sum": tf.reduce_sum(abs_diff / safe_labels),
+            "rel_sum": tf.reduce_sum(rel_diff),
             "count": tf.reduce_sum(tf.cast(valid, tf.int32)),
         }
         if self.compat:
-            stats.update(self._per_image_errors(valid, abs_diff, safe_labels))
+            stats.update(self._per_image_errors(valid, abs_diff, rel_diff))
         positive = predictions > 0
         safe_predictions = tf.where(positive, predictions, 1.0)
         ratio = tf.maximum(
@@ -107,7 +108,7 @@ class DepthMetrics(Metric):
             stats[f"delta{k}"] = tf.reduce_sum(tf.cast(within, tf.int32))
         return stats
 
-    def _per_image_errors(self, valid, abs_diff, safe_labels):
+    def _per_image_errors(self, valid, abs_diff, rel_diff):
         """Sums over the images of their mean abs / rel errors (compat)."""
         # compat: AdaShare averages abs/rel errors per batch of its test
         # script (batch size 1), i.e. per image; images without a valid
@@ -117,8 +118,7 @@ class DepthMetrics(Metric):
         has_pixels = pixels > 0
         per_pixel = pixels + tf.cast(~has_pixels, tf.float32)
         image_abs = tf.reduce_sum(abs_diff, axis=axes) / per_pixel
-        image_rel = tf.reduce_sum(abs_diff / safe_labels, axis=axes)
-        image_rel = image_rel / per_pixel
+        image_rel = tf.reduce_sum(rel_diff, axis=axes) / per_pixel
         return {
             "image_abs_sum": tf.reduce_sum(image_abs),
             "image_rel_sum": tf.reduce_sum(image_rel),
