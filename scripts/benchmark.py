@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from tfmtl import weighting as weighting_lib  # noqa: E402
-from tfmtl.grouping.affinity_recorder import AffinityRecorder  # noqa: E402
+from tfmtl.methods.tag.affinity_recorder import AffinityRecorder  # noqa: E402
 from tfmtl.testing import tiny_problem  # noqa: E402
 from tfmtl.trainers import Controller  # noqa: E402
 from tfmtl.trainers.actions import Action  # noqa: E402

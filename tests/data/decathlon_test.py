@@ -146,7 +146,7 @@ def test_partitioned_network_trains_on_per_task_streams(tmp_path):
 
     import keras
 
-    from tfmtl.sharing.feature_partitioning import (
+    from tfmtl.methods.feature_partitioning import (
         AccuracySampledTask,
         FeaturePartitioning,
         per_task_optimizers,

@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 
 from tfmtl.data import DataNotFoundError, make_dataset
 from tfmtl.data.domainnet import IGNORE_LABEL, DomainNet
-from tfmtl.sharing.taps.joint import own_data_cross_entropy, own_data_tasks
+from tfmtl.methods.taps.joint import own_data_cross_entropy, own_data_tasks
 
 
 def _write(path, value):

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
+from tfmtl.methods.tag.tag_resnet import TAGResNet
 from tfmtl.models.backbones import (
     VGG16,
     BasicBlock,
     BottleneckBlock,
     ResNet,
-    TAGResNet,
 )
 from tfmtl.models.heads import ClassifierHead, DenseHead
 

@@ -7,11 +7,11 @@ import tensorflow as tf
 
 from tfmtl import tasks as tasks_lib
 from tfmtl.data import SyntheticScenes
+from tfmtl.methods.mtl_nas import NDDR
 from tfmtl.models.backbones import ResNet
 from tfmtl.models.heads import DenseHead
 from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.sharing import HardSharing
-from tfmtl.sharing.nddr import NDDR
 from tfmtl.testing import TinyStagedBackbone
 from tfmtl.trainers import Controller, Joint
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfmtl.methods.mtl_nas import NDDR
 from tfmtl.models.backbones import VGG16
 from tfmtl.models.backbones.vgg16_weights import (
     load_vgg16_weights,
@@ -14,7 +15,6 @@ from tfmtl.models.backbones.vgg16_weights import (
 from tfmtl.models.heads import DenseHead
 from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.sharing import HardSharing
-from tfmtl.sharing.nddr import NDDR
 
 IMAGES = tf.random.stateless_uniform((2, 16, 16, 3), seed=(5, 6))
 SCALE = 0.125  # VGG-16 at 1/8 width: the same layer names, fast

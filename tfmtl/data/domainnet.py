@@ -14,7 +14,7 @@ example is labelled with its class for its own domain's task and with
 each task trains and is evaluated on its own domain only: the
 classification metrics skip the -1 labels (per-task validation error is the
 error on that task's domain) and the loss of
-`tfmtl.sharing.taps.joint.own_data_tasks` gives them zero loss.
+`tfmtl.methods.taps.joint.own_data_tasks` gives them zero loss.
 
 Splits: `"<domain>/<split>"` (that domain's images), `"<split>"` (all
 selected domains, interleaved one example per domain in turn, so any prefix

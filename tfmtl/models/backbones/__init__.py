@@ -3,7 +3,6 @@
 from tfmtl.models.backbones.basic_block import BasicBlock
 from tfmtl.models.backbones.bottleneck_block import BottleneckBlock
 from tfmtl.models.backbones.resnet import ResNet
-from tfmtl.models.backbones.tag_resnet import TAGResNet
 from tfmtl.models.backbones.vgg16 import VGG16
 from tfmtl.models.backbones.vgg16_weights import (
     load_vgg16_weights,
@@ -14,7 +13,6 @@ __all__ = [
     "BasicBlock",
     "BottleneckBlock",
     "ResNet",
-    "TAGResNet",
     "VGG16",
     "load_vgg16_weights",
     "save_vgg16_weights",

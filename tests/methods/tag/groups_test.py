@@ -1,0 +1,151 @@
+"""The TAG workflow binaries: per-group training, report, HOA matrix."""
+
+import json
+import os
+import subprocess
+import sys
+
+import gin
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from tfmtl import experiment
+from tfmtl.methods.tag import groups
+from tfmtl.methods.tag.affinity_file import load_affinity
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
+
+
+def _fake_run(base_dir, tasks, values):
+    path = groups.run_dir(str(base_dir), tasks)
+    os.makedirs(path)
+    with open(os.path.join(path, "eval_results.json"), "w") as f:
+        json.dump({"step": 1, "results": values}, f)
+
+
+def test_report_reads_each_task_from_its_serving_group(tmp_path):
+    _fake_run(tmp_path, ("a", "b"), {"loss/a": 1.0, "loss/b": 2.0})
+    _fake_run(tmp_path, ("b", "c"), {"loss/b": 0.5, "loss/c": 3.0})
+    serving = {"a": ("a", "b"), "b": ("b", "c"), "c": ("b", "c")}
+    per_task, total = groups.report(
+        str(tmp_path), [("a", "b"), ("b", "c")], serving
+    )
+    assert per_task == {"a": 1.0, "b": 0.5, "c": 3.0} and total == 4.5
+    with pytest.raises(FileNotFoundError, match="run --action=train"):
+        groups.report(str(tmp_path), [("a",)], {"a": ("a",)})
+
+
+def test_hoa_matrix_orientation(tmp_path):
+    tasks = ["a", "b", "c"]
+    for run in groups.pair_runs(tasks):
+        # Each task's loss is 10 * (its index + 1) + number of partners.
+        _fake_run(
+            tmp_path,
+            run,
+            {
+                f"loss/{t}": 10.0 * (tasks.index(t) + 1) + len(run) - 1
+                for t in run
+            },
+        )
+    matrix = np.array(groups.hoa_matrix(str(tmp_path), tasks))
+    np.testing.assert_array_equal(np.diag(matrix), [10, 20, 30])
+    assert matrix[0, 1] == 11 and matrix[2, 0] == 31  # A[target][source]
+    assert len(groups.pair_runs(tasks)) == 6
+
+
+def _python(*args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_tag_workflow_end_to_end(tmp_path):
+    tiny = [
+        "--gin.TRAIN_STEPS=3",
+        "--gin.AFFINITY_EVERY=1",
+        "--gin.EVAL_EVERY=None",
+        "--gin.EVAL_STEPS=1",
+        "--gin.IMAGE_SIZE=16",
+        "--gin.NUM_TRAIN=64",
+        "--gin.NUM_VALIDATION=16",
+        "--gin.GLOBAL_BATCH_SIZE=8",
+        "--gin.WIDTHS=(8, 8, 8, 8)",
+    ]
+    config = "gin_configs/tag/synthetic_tag.gin"
+    first = _python(
+        "tfmtl.train",
+        f"--gin_file={config}",
+        "--mode=train_and_evaluate",
+        f"--gin.MODEL_DIR='{tmp_path / 'all'}'",
+        *tiny,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    affinity = tmp_path / "all" / "affinity.json"
+    tasks, matrix, meta = load_affinity(str(affinity))
+    assert meta["steps"] == 3 and matrix.shape == (6, 6)
+    chosen = _python(
+        "tfmtl.methods.tag.select_main",
+        f"--affinity={affinity}",
+        "--budget=2",
+    )
+    assert chosen.returncode == 0, chosen.stderr[-3000:]
+    group_file = tmp_path / "all" / "groups.json"
+    bindings = [
+        "--gin_bindings=" + arg[len("--gin.") :].replace("=", " = ", 1)
+        for arg in tiny
+    ]
+    trained = _python(
+        "tfmtl.methods.tag.groups",
+        "--action=train",
+        f"--groups={group_file}",
+        f"--base_dir={tmp_path / 'groups'}",
+        f"--gin_file={config}",
+        *bindings,
+        timeout=600,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    report = _python(
+        "tfmtl.methods.tag.groups",
+        "--action=report",
+        f"--groups={group_file}",
+        f"--base_dir={tmp_path / 'groups'}",
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    lines = report.stdout.strip().splitlines()
+    assert len(lines) == 7 and lines[-1].startswith("total")
+    served = {line.split()[0] for line in lines[:-1]}
+    assert served == set(tasks)
+
+
+def test_celeba_tag_config_runs_on_mock_data(tmp_path):
+    gin.clear_config()
+    gin.add_config_file_search_path(ROOT)
+    gin.parse_config_files_and_bindings(
+        [os.path.join(ROOT, "gin_configs/tag/celeba_tag.gin")],
+        [
+            f"MODEL_DIR = '{tmp_path}'",
+            "TRAIN_STEPS = 2",
+            "GLOBAL_BATCH_SIZE = 4",
+            "STEPS_PER_EPOCH = 1",
+            "EVAL_STEPS = 1",
+            "CELEBA_DATA_DIR = '/unused'",
+        ],
+    )
+    try:
+        run = gin.get_configurable(experiment.run)
+        with tfds.testing.mock_data(num_examples=8):
+            results = run(mode="train_and_evaluate")
+    finally:
+        gin.clear_config()
+    assert "metric/Goatee/error" in results
+    tasks, matrix, meta = load_affinity(os.path.join(tmp_path, "affinity.json"))
+    assert len(tasks) == 9 and meta["steps"] == 2
+    assert np.all(np.isfinite(matrix))

@@ -1,0 +1,43 @@
+"""AdaShare (Sun et al., NeurIPS 2020): learning what to share per task."""
+
+from tfmtl.methods.adashare.ada_share import AdaShare, load_policy
+from tfmtl.methods.adashare.ada_share_curriculum import (
+    AdaShareCurriculum,
+    curriculum_state,
+)
+from tfmtl.methods.adashare.ada_share_report import AdaShareReport
+from tfmtl.methods.adashare.ada_share_schedule import (
+    AdaShareSchedule,
+    expand_groups,
+    expand_optimizers,
+)
+from tfmtl.methods.adashare.adam_l2 import AdamL2
+from tfmtl.methods.adashare.gumbel import (
+    gumbel_softmax,
+    hard_sample,
+    sample_policy,
+)
+from tfmtl.methods.adashare.regularizers import sharing_loss, sparsity_loss
+from tfmtl.methods.adashare.save_best_policy import SaveBestPolicy
+from tfmtl.methods.adashare.save_policy import SavePolicy
+from tfmtl.methods.adashare.sgd_l2 import SGDL2
+
+__all__ = [
+    "AdaShare",
+    "AdaShareCurriculum",
+    "AdaShareReport",
+    "AdaShareSchedule",
+    "AdamL2",
+    "SGDL2",
+    "SaveBestPolicy",
+    "SavePolicy",
+    "curriculum_state",
+    "expand_groups",
+    "expand_optimizers",
+    "gumbel_softmax",
+    "hard_sample",
+    "load_policy",
+    "sample_policy",
+    "sharing_loss",
+    "sparsity_loss",
+]

@@ -1,0 +1,215 @@
+"""TAG's inter-task affinity, recorded inside the training loop.
+
+Fifty et al., "Efficiently Identifying Task Groupings for Multi-Task
+Learning", NeurIPS 2021 (arXiv 2109.04617); checked against the CelebA colab
+and the Taskonomy patch of google-research/google-research `tag/`.
+
+Every `every_n_steps` steps, on the step's own training batch and before the
+update, each task i takes a lookahead step on the shared parameters alone,
+and every task's loss is measured again with the heads unchanged:
+
+    Z[i -> j] = 1 - L_j(theta_s - eta * g_i) / L_j(theta_s)   (divided by eta)
+
+The looked-ahead forward pass runs through Keras 3 `stateless_call`, so
+neither the real weights nor the BatchNorm moving statistics change. The
+averages over training are written to `model_dir/affinity.json` as
+`A[target][source]` (see `tfmtl.methods.tag.affinity_file`), drawn as a heatmap
+(TensorBoard and `affinity.png`) and logged per pair as
+`affinity/<target>/<source>`.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.methods.tag.affinity_file import save_affinity
+from tfmtl.trainers import summaries
+from tfmtl.trainers.actions import Action
+
+LOOKAHEADS = ("sgd", "optimizer")
+
+
+class AffinityRecorder(Action):
+    """Records lookahead (TAG) or gradient-cosine (CS) inter-task affinity.
+
+    Args:
+        every_n_steps: Steps between affinity measurements (paper: 10; the
+            CelebA colab measures every step).
+        lookahead: "sgd" (the paper's theta - eta g) or "optimizer" (the
+            step Keras SGD with momentum would take, as the CelebA colab).
+        divide_by_lr: Divide Z by the learning rate, as both released codes
+            do (rankings at a fixed learning rate are unchanged).
+        kind: "tag" (lookahead) or "cs" (cosine of the shared-parameter
+            gradients, kernels only, as the colab's CS baseline).
+        write_every: Steps between writes of the running average.
+        filename: Name of the matrix file in `model_dir`.
+
+    Cost: with K tasks a measuring step adds K backward passes to the shared
+    parameters and K forward passes, about K plain steps when the heads are
+    cheap (no exact shortcut exists: each source needs its own gradient and
+    its own looked-ahead forward). A run that measures every N steps then
+    costs about `1 + K / N` plain runs; `scripts/benchmark.py --suite=tag`
+    measures it. Measuring on part of each batch saves nothing: the
+    estimate's noise grows as its cost falls, like measuring less often.
+    """
+
+    name = "affinity"
+
+    def __init__(
+        self,
+        every_n_steps=10,
+        lookahead="sgd",
+        divide_by_lr=True,
+        kind="tag",
+        write_every=100,
+        filename="affinity.json",
+    ):
+        super().__init__(write_every, "train")
+        if lookahead not in LOOKAHEADS:
+            raise ValueError(f"lookahead must be one of {LOOKAHEADS}")
+        if kind not in ("tag", "cs"):
+            raise ValueError("kind must be 'tag' or 'cs'")
+        self.probe_every_n_steps = int(every_n_steps)
+        self.lookahead, self.divide_by_lr = lookahead, divide_by_lr
+        self.kind, self.filename = kind, filename
+        self.tasks, self.last_results = None, None
+
+    def bind(self, controller):
+        """Creates the running sums (checkpointed) for the run's tasks."""
+        self.tasks = tuple(controller.task_names)
+        k = len(self.tasks)
+        self.total = tf.Variable(np.zeros((k, k)), trainable=False)
+        self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def wants(self, plan, controller):
+        """Affinity is measured on steps that train every task."""
+        return tuple(plan.tasks) == self.tasks
+
+    # ----------------------------------------------------- traced, per replica
+    def replica_probe(self, trainer, batch, plan, tape, losses):
+        """Runs per replica inside `strategy.run`; traced.
+
+        Returns sums over replicas: `before` [K] and `after` [K_source,
+        K_target] losses (each replica holds its share of the global mean),
+        or `cosine` [K, K] (identical on replicas, pre-divided).
+        """
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync
+        model = trainer.model
+        shared = model.sharing.shared_variables()
+        grads = []
+        for i in range(len(plan.tasks)):
+            g = tape.gradient(losses[i], shared)
+            g = [
+                tf.zeros_like(v) if d is None else d for d, v in zip(g, shared)
+            ]
+            if replicas > 1:
+                g = context.all_reduce("SUM", g)
+            grads.append(g)
+        if self.kind == "cs":
+            return {"cosine": _cosine(grads, shared) / replicas}
+        optimizer = trainer.optimizers["weights"]
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        lr = tf.cast(optimizer.learning_rate, tf.float32)
+        position = {id(v): i for i, v in enumerate(model.trainable_variables)}
+        values = [v.value for v in model.trainable_variables]
+        fixed = [v.value for v in model.non_trainable_variables]
+        after = []
+        for g in grads:
+            looked = list(values)
+            for v, d in zip(shared, g):
+                looked[position[id(v)]] = v.value + self._step(
+                    optimizer, v, d, lr
+                )
+            outputs, _ = model.stateless_call(
+                looked, fixed, batch["image"], tasks=plan.tasks, training=True
+            )
+            after.append(
+                tf.stack(
+                    [
+                        tf.nn.compute_average_loss(
+                            trainer.tasks[t].loss(
+                                batch["labels"][t], outputs[t]
+                            ),
+                            global_batch_size=trainer.global_batch_size,
+                        )
+                        for t in plan.tasks
+                    ]
+                )
+            )
+        return {
+            "before": tf.stop_gradient(tf.stack(losses)),
+            "after": tf.stack(after),
+            "lr": lr / replicas,
+        }
+
+    def _step(self, optimizer, variable, gradient, lr):
+        step = -lr * tf.cast(gradient, variable.dtype)
+        momentum = float(getattr(optimizer, "momentum", 0.0) or 0.0)
+        if self.lookahead == "optimizer" and momentum:
+            # Keras SGD: m <- mu m - lr g; w <- w + m (Keras 3 has no
+            # get_slot, hence the private index lookup).
+            index = optimizer._get_variable_index(variable)
+            step += momentum * optimizer.momentums[index].value
+        return step
+
+    # ------------------------------------------------------------------ host
+    def record(self, step, results, controller):
+        """Accumulates one measurement. Runs eagerly on the host."""
+        self.last_results = results
+        if self.kind == "cs":
+            z = results["cosine"]
+        else:
+            before = np.maximum(results["before"], 1e-12)
+            z = 1.0 - results["after"] / before[None, :]
+            if self.divide_by_lr:
+                z = z / max(float(results["lr"]), 1e-12)
+        # z is [source, target]; the file and sums are A[target][source].
+        self.total.assign_add(np.asarray(z, np.float64).T)
+        self.count.assign_add(1)
+
+    def matrix(self):
+        """The average affinity so far, `A[target][source]`."""
+        return self.total.numpy() / max(int(self.count.numpy()), 1)
+
+    def __call__(self, step, logs, controller):
+        if not int(self.count.numpy()):
+            return
+        matrix = self.matrix()
+        values = {
+            f"affinity/{t}/{s}": matrix[i, j]
+            for i, t in enumerate(self.tasks)
+            for j, s in enumerate(self.tasks)
+        }
+        image = summaries.heatmap(matrix)
+        controller._writers.scalars("train", values, step)
+        controller._writers.images("train", {"affinity": image[None]}, step)
+        if controller.cluster.is_chief:
+            path = os.path.join(controller.model_dir, self.filename)
+            save_affinity(
+                path,
+                list(self.tasks),
+                matrix.tolist(),
+                kind=self.kind,
+                steps=int(self.count.numpy()),
+            )
+            summaries.save_png(os.path.splitext(path)[0] + ".png", image)
+
+    def finalize(self, controller):
+        """Writes the final average at the end of training."""
+        self(controller.step, {}, controller)
+
+
+def _cosine(grads, shared):
+    """Cosine similarity of per-task gradients over kernels (rank > 1)."""
+    keep = [i for i, v in enumerate(shared) if len(v.shape) > 1]
+    flat = tf.stack(
+        [
+            tf.concat([tf.reshape(g[i], [-1]) for i in keep], axis=0)
+            for g in grads
+        ]
+    )
+    flat = tf.cast(flat, tf.float32)
+    unit = flat / tf.maximum(tf.norm(flat, axis=1, keepdims=True), 1e-12)
+    return tf.matmul(unit, unit, transpose_b=True)

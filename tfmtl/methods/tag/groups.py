@@ -1,0 +1,187 @@
+r"""Stages (c) and (d) of the TAG workflow, and HOA's pairwise runs.
+
+Train one network per selected group, then read each task out of the group
+that serves it:
+
+  python -m tfmtl.methods.tag.groups --action=train \
+      --groups=/tmp/tag/all/groups.json \
+      --base_dir=/tmp/tag/groups --gin_file=gin_configs/tag/synthetic_tag.gin
+  python -m tfmtl.methods.tag.groups --action=report \
+      --groups=/tmp/tag/all/groups.json \
+      --base_dir=/tmp/tag/groups
+
+Higher-order approximation (HOA): train every task alone and every pair, then
+turn their validation losses into an affinity file for `select_groups
+--method=hoa`:
+
+  python -m tfmtl.methods.tag.groups --action=train_pairs --tasks=a,b,c \
+      --base_dir=/tmp/hoa --gin_file=...
+  python -m tfmtl.methods.tag.groups --action=hoa_matrix --tasks=a,b,c \
+      --base_dir=/tmp/hoa
+
+Each training run is `python -m tfmtl.train --mode=train_and_evaluate` in a
+subprocess with `TASK_NAMES` and `MODEL_DIR` bound (extra `--gin_bindings`
+are forwarded), so a run that was interrupted resumes from its checkpoints
+when the command is repeated, and finished runs are skipped.
+"""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+from absl import app, flags
+
+from tfmtl.methods.tag.affinity_file import save_affinity
+
+ACTIONS = ("train", "report", "train_pairs", "hoa_matrix")
+_DEFAULT_METRIC = "loss/{task}"
+
+
+def run_dir(base_dir, tasks):
+    """Model directory of the run that trains `tasks` together."""
+    return os.path.join(base_dir, "+".join(tasks))
+
+
+def load_groups(path):
+    """Reads `groups.json` written by `tfmtl.methods.tag.select_main`."""
+    with open(path) as f:
+        payload = json.load(f)
+    groups = [tuple(g) for g in payload["groups"]]
+    serving = {t: tuple(g) for t, g in payload["serving"].items()}
+    return groups, serving
+
+
+def results(base_dir, tasks):
+    """Final evaluation results of a run, or None if it has none yet."""
+    path = os.path.join(run_dir(base_dir, tasks), "eval_results.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["results"]
+
+
+def train(base_dir, runs, gin_files, bindings, python=sys.executable):
+    """Trains each run (a tuple of tasks) that has no results yet."""
+    for tasks in runs:
+        if results(base_dir, tasks) is not None:
+            print(f"skip {'+'.join(tasks)}: already evaluated")
+            continue
+        command = [python, "-m", "tfmtl.train", "--mode=train_and_evaluate"]
+        command += [f"--gin_file={f}" for f in gin_files]
+        command += [f"--gin_bindings={b}" for b in bindings]
+        command += [
+            f"--gin_bindings=TASK_NAMES = {list(tasks)!r}",
+            f"--gin_bindings=MODEL_DIR = {run_dir(base_dir, tasks)!r}",
+        ]
+        print(f"train {'+'.join(tasks)}", flush=True)
+        subprocess.run(command, check=True)
+
+
+def report(base_dir, groups, serving, metric=_DEFAULT_METRIC):
+    """Per-task results read from each task's serving group.
+
+    Returns:
+        `({task: value}, total)`; `metric` is a key pattern of the
+        evaluation results, e.g. "loss/{task}" or
+        "metric/{task}/error".
+    """
+    missing = [g for g in groups if results(base_dir, g) is None]
+    if missing:
+        raise FileNotFoundError(
+            f"No evaluation results for groups {missing} under {base_dir}; "
+            "run --action=train first."
+        )
+    per_task = {}
+    for task, group in serving.items():
+        key = metric.format(task=task)
+        values = results(base_dir, group)
+        if key not in values:
+            raise KeyError(f"{key!r} is not in the results of {group}.")
+        per_task[task] = values[key]
+    return per_task, sum(per_task.values())
+
+
+def pair_runs(tasks):
+    """Every task alone and every pair, as HOA needs."""
+    return [(t,) for t in tasks] + list(itertools.combinations(tasks, 2))
+
+
+def hoa_matrix(base_dir, tasks, metric=_DEFAULT_METRIC):
+    """HOA's matrix: `A[target][source]` = target's result trained with
+    source; the diagonal is the target trained alone."""
+    matrix = []
+    for target in tasks:
+        row = []
+        for source in tasks:
+            run = (
+                (target,)
+                if source == target
+                else tuple(t for t in tasks if t in (target, source))
+            )
+            values = results(base_dir, run)
+            if values is None:
+                raise FileNotFoundError(
+                    f"Run {'+'.join(run)} has no results under {base_dir}; "
+                    "run --action=train_pairs first."
+                )
+            row.append(values[metric.format(task=target)])
+        matrix.append(row)
+    return matrix
+
+
+def _define_flags():
+    flags.DEFINE_enum("action", None, ACTIONS, "What to do.")
+    flags.DEFINE_string("groups", None, "groups.json from select_groups.")
+    flags.DEFINE_list("tasks", None, "Tasks (train_pairs / hoa_matrix).")
+    flags.DEFINE_string("base_dir", None, "Directory holding one run each.")
+    flags.DEFINE_multi_string("gin_file", [], "Gin files of every run.")
+    flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings.")
+    flags.DEFINE_string(
+        "metric", _DEFAULT_METRIC, "Result key per task ({task} is replaced)."
+    )
+
+
+def main(argv):
+    del argv
+    fl = flags.FLAGS
+    try:
+        if not fl.action or not fl.base_dir:
+            raise ValueError("--action and --base_dir are required.")
+        if fl.action in ("train", "report"):
+            if not fl.groups:
+                raise ValueError(f"--action={fl.action} needs --groups.")
+            groups, serving = load_groups(fl.groups)
+        elif not fl.tasks:
+            raise ValueError(f"--action={fl.action} needs --tasks.")
+        if fl.action == "train":
+            train(fl.base_dir, groups, fl.gin_file, fl.gin_bindings)
+        elif fl.action == "train_pairs":
+            train(
+                fl.base_dir, pair_runs(fl.tasks), fl.gin_file, fl.gin_bindings
+            )
+        elif fl.action == "report":
+            per_task, total = report(fl.base_dir, groups, serving, fl.metric)
+            for task, value in per_task.items():
+                print(
+                    f"{task:<24}{value:>12.6g}   from {'+'.join(serving[task])}"
+                )
+            print(f"{'total':<24}{total:>12.6g}")
+        else:
+            matrix = hoa_matrix(fl.base_dir, fl.tasks, fl.metric)
+            path = os.path.join(fl.base_dir, "hoa_affinity.json")
+            save_affinity(path, list(fl.tasks), matrix, kind="hoa")
+            print(f"wrote {path}")
+    except (ValueError, OSError, KeyError, subprocess.CalledProcessError) as e:
+        from tfmtl.train import one_line
+
+        print(
+            f"tfmtl.methods.tag.groups: error: {one_line(e)}", file=sys.stderr
+        )
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    _define_flags()
+    app.run(main)

@@ -1,0 +1,353 @@
+"""Loads a pretrained base into a TAPS backbone (never downloads anything).
+
+A base is a backbone of the same architecture with plain `Conv2D` /
+`BatchNormalization` layers, taken from
+
+* a `.keras` file: a `MultiTaskModel` exported by `tfmtl.train --mode=export`
+  (its `sharing.backbone` is used) or a saved backbone layer;
+* Keras-applications ResNet-50 weights on disk: a `.keras` file of
+  `keras.applications.ResNet50` or its `.h5` weights file (see
+  `copy_keras_application`);
+* a `tfmtl.train` checkpoint (a prefix such as `<model_dir>/ckpt-500`, or a
+  model directory for its latest checkpoint): the checkpoint stores the
+  model's variables as an ordered list (`state/model/<i>`) whose first
+  entries are the backbone's under hard sharing, so a plain clone of the
+  backbone is filled from that prefix of the list, shape-checked.
+
+Base kernels go into every gated layer's `kernel`; base normalisation
+parameters and statistics go into every task's normalisation.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
+from tfmtl.methods.taps.taps_conv2d import TAPSConv2D
+from tfmtl.methods.taps.taps_dense import TAPSDense
+
+_GATED = (TAPSConv2D, TAPSDense)
+
+
+class BaseNotFoundError(FileNotFoundError):
+    """Raised when the pretrained base file or checkpoint does not exist."""
+
+
+def plain_clone(backbone):
+    """A fresh backbone like `backbone` with plain conv / norm layers."""
+    config = backbone.get_config()
+    if "conv" not in config:
+        raise ValueError(
+            f"{type(backbone).__name__} has no `conv` argument; TAPS needs a "
+            "backbone whose convolution class can be swapped."
+        )
+    config = dict(config, conv="Conv2D")
+    if "norm" in config:
+        config["norm"] = "BatchNormalization"
+    if "dense" in config:
+        config["dense"] = "Dense"
+    return type(backbone).from_config(config)
+
+
+def _gated_layers(layer):
+    return [
+        x
+        for x in layer._flatten_layers(include_self=False, recursive=True)
+        if isinstance(x, _GATED)
+    ]
+
+
+def _kernel_layers(layer):
+    """Convolution / dense layers of `layer`, in construction order."""
+    kinds = (keras.layers.Conv2D, keras.layers.Dense)
+    return [
+        x
+        for x in layer._flatten_layers(include_self=False, recursive=True)
+        if isinstance(x, kinds)
+    ]
+
+
+def _norm_layers(layer):
+    """Top-level normalisation layers (per-task ones count once)."""
+    out, inner = [], set()
+    for x in layer._flatten_layers(include_self=False, recursive=True):
+        if isinstance(x, TAPSBatchNormalization):
+            out.append(x)
+            inner.update(id(n) for n in x.norms)
+        elif (
+            isinstance(x, keras.layers.BatchNormalization)
+            and id(x) not in inner
+        ):
+            out.append(x)
+    return out
+
+
+def _norm_values(layer, task=0):
+    if isinstance(layer, TAPSBatchNormalization):
+        layer = layer.norms[task]
+    return [np.asarray(v) for v in layer.weights]
+
+
+def copy_kernels(src, dst, what, advice):
+    """Copies kernels (and biases) between corresponding layers.
+
+    Args:
+        src: convolution / dense layers to read, in order.
+        dst: the layers to fill, in the same order (for gated layers the
+            stored `_kernel` is the base kernel).
+        what: how error messages name the source (e.g. "The base").
+        advice: what the user should do when the layers do not match.
+
+    Raises:
+        ValueError: different layer counts or kernel shapes.
+    """
+    if len(src) != len(dst):
+        raise ValueError(
+            f"{what} has {len(src)} convolution/dense layers, this network "
+            f"{len(dst)}; {advice}."
+        )
+    for a, b in zip(src, dst):
+        if tuple(a._kernel.shape) != tuple(b._kernel.shape):
+            raise ValueError(
+                f"{what}: {a.path} has kernel {tuple(a._kernel.shape)}, "
+                f"{b.path} needs {tuple(b._kernel.shape)}; {advice}."
+            )
+        b._kernel.assign(a._kernel)
+        if a.use_bias and b.use_bias:
+            b.bias.assign(a.bias)
+
+
+def copy_base(source, target):
+    """Copies kernels and normalisation of `source` into TAPS `target`.
+
+    Args:
+        source: a built backbone (plain, or TAPS: its base kernels and first
+            task's normalisation are used).
+        target: the built TAPS backbone of the same architecture.
+
+    Raises:
+        ValueError: when the layers do not correspond.
+    """
+    copy_kernels(
+        _kernel_layers(source),
+        _kernel_layers(target),
+        "The base",
+        "use the base's architecture",
+    )
+    src, dst = _norm_layers(source), _norm_layers(target)
+    if len(src) != len(dst):
+        raise ValueError(
+            f"The base has {len(src)} normalisation layers but the TAPS "
+            f"backbone has {len(dst)}."
+        )
+    for a, b in zip(src, dst):
+        values = _norm_values(a)
+        norms = b.norms if isinstance(b, TAPSBatchNormalization) else [b]
+        for norm in norms:
+            for variable, value in zip(norm.weights, values):
+                variable.assign(value)
+
+
+def load_keras(path):
+    """`keras.saving.load_model` with every tfmtl class registered."""
+    import tfmtl.methods.taps  # noqa: F401
+    import tfmtl.models.backbones  # noqa: F401  (registers classes)
+    import tfmtl.models.heads  # noqa: F401
+    import tfmtl.models.multitask_model  # noqa: F401
+    import tfmtl.sharing  # noqa: F401
+
+    if not tf.io.gfile.exists(path):
+        raise BaseNotFoundError(f"No such Keras file: {path}.")
+    return keras.saving.load_model(path, compile=False)
+
+
+def resolve_checkpoint(path, what="TAPS base", hint="train a base with"):
+    """The checkpoint prefix behind `path` (a prefix or a model directory).
+
+    Args:
+        path: `<model_dir>/ckpt-N` or a model directory (its latest
+            checkpoint).
+        what: how error messages name the thing being loaded.
+        hint: how to make one, completed by "`python -m tfmtl.train`".
+
+    Raises:
+        BaseNotFoundError: no such checkpoint.
+    """
+    if tf.io.gfile.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise BaseNotFoundError(
+                f"{what}: no checkpoint in {path}; {hint} "
+                "`python -m tfmtl.train` or point at a `.keras` export."
+            )
+        return latest
+    if not tf.io.gfile.exists(path + ".index"):
+        raise BaseNotFoundError(
+            f"{what} not found: {path} (expected a `.keras` file, a "
+            "checkpoint prefix such as <model_dir>/ckpt-500, or a model "
+            "directory)."
+        )
+    return path
+
+
+def restore_model_variables(model, prefix, needs, mismatch, missing=""):
+    """Assigns the model variables of a `tfmtl.train` checkpoint, in order.
+
+    The Controller's checkpoints hold the model's variables by position
+    (`state/model/<i>`), so `model` must create the same variables in the
+    same order as the run's model (its trunk comes first).
+
+    Args:
+        model: a built layer whose `weights` receive the values.
+        prefix: checkpoint prefix (see `resolve_checkpoint`).
+        needs: what the caller builds, for the error when the checkpoint
+            holds fewer variables (e.g. "the base backbone needs").
+        mismatch: advice ending the error on a shape mismatch.
+        missing: advice appended to the error on missing variables.
+
+    Raises:
+        ValueError: if a variable is missing or has another shape.
+    """
+    reader = tf.train.load_checkpoint(prefix)
+    shapes = reader.get_variable_to_shape_map()
+    for i, variable in enumerate(model.weights):
+        key = f"state/model/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        if key not in shapes:
+            raise ValueError(
+                f"Checkpoint {prefix} holds fewer model variables than "
+                f"{needs} ({len(model.weights)}){missing}."
+            )
+        if tuple(shapes[key]) != tuple(variable.shape):
+            raise ValueError(
+                f"Checkpoint {prefix}: variable {i} has shape "
+                f"{tuple(shapes[key])} but {variable.path} needs "
+                f"{tuple(variable.shape)}; {mismatch}"
+            )
+        variable.assign(reader.get_tensor(key))
+
+
+def _keras_application_name(layer, block=None):
+    """The Keras-applications ResNet name of one of our conv / norm layers."""
+    kind = "conv" if isinstance(layer, keras.layers.Conv2D) else "bn"
+    if block is None:
+        return f"conv1_{kind}"
+    stage, index = block.name.removeprefix("stage").split("_block")
+    position = "0" if layer.name.startswith("proj") else layer.name[-1]
+    return f"conv{int(stage) + 1}_block{index}_{position}_{kind}"
+
+
+def copy_keras_application(source, target):
+    """Copies a Keras-applications ResNet (v1) into TAPS ResNet `target`.
+
+    Layers are matched by name (`conv3_block2_1_conv` is stage 2, block 2,
+    first convolution; `_0_` is the projection). The applications'
+    convolution biases are folded into the following batch norm's moving
+    mean (exact in inference mode; batch statistics cancel them anyway).
+    """
+    # compat: Keras applications ResNets stride the first 1x1 convolution of
+    # a bottleneck (v1) and expect caffe-preprocessed inputs; our ResNet
+    # strides the 3x3 convolution (v1.5) and reads images in [0, 1], so the
+    # weights are a starting point, not an exact copy of that network.
+    by_name = {layer.name: layer for layer in source.layers}
+    pairs = [(x, None) for x in target.stem.layers]
+    for block in target.blocks:
+        pairs += [(x, block) for x in block.residual_layers]
+        pairs += [(x, block) for x in block.shortcut_layers]
+    biases = {}
+    for layer, block in pairs:
+        if isinstance(layer, keras.layers.Conv2D):
+            name = _keras_application_name(layer, block)
+            if name not in by_name:
+                raise ValueError(f"The Keras model has no layer {name!r}.")
+            src = by_name[name]
+            if tuple(src.kernel.shape) != tuple(layer._kernel.shape):
+                raise ValueError(
+                    f"{name} has kernel {tuple(src.kernel.shape)}; "
+                    f"{layer.path} needs {tuple(layer._kernel.shape)}."
+                )
+            layer._kernel.assign(src.kernel)
+            if src.use_bias:
+                biases[name[: -len("conv")]] = np.asarray(src.bias)
+        elif isinstance(
+            layer, TAPSBatchNormalization | keras.layers.BatchNormalization
+        ):
+            name = _keras_application_name(layer, block)
+            gamma, beta, mean, variance = _norm_values(by_name[name])
+            mean = mean - biases.get(name[: -len("bn")], 0.0)
+            norms = (
+                layer.norms
+                if isinstance(layer, TAPSBatchNormalization)
+                else [layer]
+            )
+            for norm in norms:
+                for variable, value in zip(
+                    norm.weights, (gamma, beta, mean, variance)
+                ):
+                    variable.assign(value)
+
+
+def _is_keras_application(loaded):
+    names = {layer.name for layer in getattr(loaded, "layers", [])}
+    return "conv1_conv" in names and "conv2_block1_1_conv" in names
+
+
+def _source_backbone(loaded):
+    if hasattr(loaded, "sharing") and hasattr(loaded.sharing, "backbone"):
+        return loaded.sharing.backbone
+    if hasattr(loaded, "backbone"):
+        return loaded.backbone
+    return loaded
+
+
+def load_base(backbone, path, input_shape):
+    """Fills TAPS `backbone` (built) with the base stored at `path`.
+
+    Args:
+        backbone: the built TAPS backbone.
+        path: a `.keras` file, a `tfmtl.train` checkpoint prefix or a model
+            directory (its latest checkpoint).
+        input_shape: the input shape the backbone was built with.
+
+    Raises:
+        BaseNotFoundError: when `path` does not exist.
+        ValueError: when the base does not match the backbone.
+    """
+    path = os.fspath(path)
+    if path.endswith(".keras"):
+        if not tf.io.gfile.exists(path):
+            raise BaseNotFoundError(f"TAPS base not found: {path}.")
+        loaded = load_keras(path)
+        if _is_keras_application(loaded):
+            copy_keras_application(loaded, backbone)
+        else:
+            copy_base(_source_backbone(loaded), backbone)
+        return
+    if path.endswith(".h5"):
+        # Keras-applications weights on disk (e.g. the file Keras downloads
+        # as resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5).
+        if not tf.io.gfile.exists(path):
+            raise BaseNotFoundError(f"TAPS base not found: {path}.")
+        depth = getattr(backbone, "depth", None)
+        if depth != 50:
+            raise ValueError(
+                "Keras-applications weights (.h5) load into ResNet-50 only."
+            )
+        application = keras.applications.ResNet50(
+            weights=path,
+            include_top="notop" not in os.path.basename(path),
+        )
+        copy_keras_application(application, backbone)
+        return
+    prefix = resolve_checkpoint(path)
+    clone = plain_clone(backbone)
+    clone.build(input_shape)
+    restore_model_variables(
+        clone,
+        prefix,
+        needs="the base backbone needs",
+        mismatch="the base was trained with another backbone (or not with "
+        "hard sharing).",
+    )
+    copy_base(clone, backbone)
