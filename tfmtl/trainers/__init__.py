@@ -1,5 +1,6 @@
 """Training: schedules, actions, step functions and outer loops."""
 
+from tfmtl.trainers import checkpointing
 from tfmtl.trainers.actions import (
     Action,
     EarlyStopping,
@@ -31,5 +32,6 @@ __all__ = [
     "StopTraining",
     "Trainer",
     "TrainingDivergedError",
+    "checkpointing",
     "make_strategy",
 ]

@@ -18,7 +18,7 @@ from absl import logging
 
 from tfmtl.data.pipeline import make_dataset
 from tfmtl.models.multitask_model import MultiTaskModel
-from tfmtl.trainers import summaries
+from tfmtl.trainers import checkpointing, summaries
 from tfmtl.trainers.actions import (
     Evaluate,
     NanGuard,
@@ -207,21 +207,14 @@ class Controller:
         for action in self.actions:
             if hasattr(action, "bind"):
                 action.bind(self)  # creates checkpointed state for the run
-        # compat: Keras 3 layers hide lists and dicts of sublayers from
-        # tf.train.Checkpoint (only Keras' own saving sees them), so the
-        # model's and weighting's variables are checkpointed as ordered lists;
-        # the same configuration always lists them in the same order.
-        state = tf.Module()
-        state.model = list(self.model.weights)
-        state.weighting = list(self.weighting.weights)
-        state.optimizers = self.optimizers
-        state.data = self.data_positions
-        state.actions = self.actions
-        if self.trainer.accumulator is not None:
-            # Mid-window gradient sums and the micro-step counter.
-            state.accumulator = self.trainer.accumulator
-        self.checkpoint = tf.train.Checkpoint(
-            step=self.global_step, state=state
+        self.checkpoint = checkpointing.make_checkpoint(
+            self.global_step,
+            self.model,
+            self.weighting,
+            self.optimizers,
+            self.data_positions,
+            self.actions,
+            self.trainer.accumulator,
         )
         directory = self.checkpoint_dir
         if not self.cluster.is_chief:
@@ -248,7 +241,9 @@ class Controller:
         """Restores `path` (default: the latest checkpoint); returns it."""
         path = path or self.latest_checkpoint()
         if path:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            checkpointing.restore(
+                self.checkpoint, path, self.model, self.weighting
+            )
             self._iterators = {}
             logging.info("Restored %s (step %d).", path, self.step)
         return path

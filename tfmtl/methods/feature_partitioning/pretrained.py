@@ -10,10 +10,9 @@ trunk comes from a local file:
   `FeaturePartitioning` / `PartitionedResNet`;
 * a `tfmtl.train` checkpoint of a feature-partitioning run: a prefix such
   as `<model_dir>/ckpt-500`, or a model directory for its latest
-  checkpoint. The checkpoint stores the model's variables as an ordered
-  list (`state/model/<i>`) that begins with the trunk's, so a clone of the
-  trunk with the source run's number of tasks is filled from that prefix of
-  the list, every shape checked.
+  checkpoint. The checkpoint keys the model's variables by path, so a
+  clone of the trunk with the source run's number of tasks is filled from
+  the scope holding its paths, every shape checked.
 
 Convolution kernels are copied as they are (masks are not: they come from
 the target's own partition); the normalisation (scale, offset and moving

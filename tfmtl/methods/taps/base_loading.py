@@ -9,10 +9,10 @@ A base is a backbone of the same architecture with plain `Conv2D` /
   `keras.applications.ResNet50` or its `.h5` weights file (see
   `copy_keras_application`);
 * a `tfmtl.train` checkpoint (a prefix such as `<model_dir>/ckpt-500`, or a
-  model directory for its latest checkpoint): the checkpoint stores the
-  model's variables as an ordered list (`state/model/<i>`) whose first
-  entries are the backbone's under hard sharing, so a plain clone of the
-  backbone is filled from that prefix of the list, shape-checked.
+  model directory for its latest checkpoint): the checkpoint keys the
+  model's variables by path, so a plain clone of the backbone is filled
+  from the scope holding its paths (the backbone under hard sharing),
+  shape-checked.
 
 Base kernels go into every gated layer's `kernel`; base normalisation
 parameters and statistics go into every task's normalisation.
@@ -27,6 +27,7 @@ import tensorflow as tf
 from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
 from tfmtl.methods.taps.taps_conv2d import TAPSConv2D
 from tfmtl.methods.taps.taps_dense import TAPSDense
+from tfmtl.trainers import checkpointing
 
 _GATED = (TAPSConv2D, TAPSDense)
 
@@ -193,39 +194,46 @@ def resolve_checkpoint(path, what="TAPS base", hint="train a base with"):
 
 
 def restore_model_variables(model, prefix, needs, mismatch, missing=""):
-    """Assigns the model variables of a `tfmtl.train` checkpoint, in order.
+    """Assigns the model variables of a `tfmtl.train` checkpoint, by path.
 
-    The Controller's checkpoints hold the model's variables by position
-    (`state/model/<i>`), so `model` must create the same variables in the
-    same order as the run's model (its trunk comes first).
+    The run's checkpoint keys model variables by path
+    (`tfmtl.trainers.checkpointing`); `model` (e.g. a clone of the run's
+    backbone) is matched to the scope of the checkpoint holding all of its
+    variable paths, and each variable gets the value stored at its path.
 
     Args:
         model: a built layer whose `weights` receive the values.
         prefix: checkpoint prefix (see `resolve_checkpoint`).
         needs: what the caller builds, for the error when the checkpoint
-            holds fewer variables (e.g. "the base backbone needs").
+            does not hold its variables (e.g. "the base backbone needs").
         mismatch: advice ending the error on a shape mismatch.
         missing: advice appended to the error on missing variables.
 
     Raises:
         ValueError: if a variable is missing or has another shape.
     """
-    reader = tf.train.load_checkpoint(prefix)
-    shapes = reader.get_variable_to_shape_map()
-    for i, variable in enumerate(model.weights):
-        key = f"state/model/{i}/.ATTRIBUTES/VARIABLE_VALUE"
-        if key not in shapes:
+    keys = checkpointing.variable_keys(model)
+    shapes = checkpointing.model_variable_shapes(prefix)
+    scope = checkpointing.find_scope(shapes, model)
+    if scope is None:
+        raise ValueError(
+            f"Checkpoint {prefix} does not hold the model variables "
+            f"{needs} ({len(keys)}){missing}."
+        )
+    values = checkpointing.read_model_variables(prefix, scope)
+    for key, variable in keys.items():
+        if key not in values:
             raise ValueError(
-                f"Checkpoint {prefix} holds fewer model variables than "
-                f"{needs} ({len(model.weights)}){missing}."
+                f"Checkpoint {prefix} has no variable {scope}/{key}, which "
+                f"{needs}; {mismatch}"
             )
-        if tuple(shapes[key]) != tuple(variable.shape):
+        if values[key].shape != tuple(variable.shape):
             raise ValueError(
-                f"Checkpoint {prefix}: variable {i} has shape "
-                f"{tuple(shapes[key])} but {variable.path} needs "
+                f"Checkpoint {prefix}: variable {scope}/{key} has shape "
+                f"{values[key].shape} but {variable.path} needs "
                 f"{tuple(variable.shape)}; {mismatch}"
             )
-        variable.assign(reader.get_tensor(key))
+        variable.assign(values[key])
 
 
 def _keras_application_name(layer, block=None):
