@@ -18,6 +18,7 @@ from tfmtl.weighting.weighting import Weighting, check_gradients
 def cagrad_coefficients(gramian, c, rescale, iterations=200):
     """Coefficients of the CAGrad direction from the Gramian (see CAGrad)."""
     k = gramian.shape[0]
+    gramian = tf.cast(gramian, tf.float64)
     gramian = gramian / tf.maximum(tf.linalg.trace(gramian), 1e-20)
     mean_gram = tf.reduce_mean(gramian, axis=1)  # b_i = g_i . g0
     g0_norm = tf.sqrt(tf.maximum(tf.reduce_mean(mean_gram), 0.0))
@@ -34,12 +35,13 @@ def cagrad_coefficients(gramian, c, rescale, iterations=200):
         tf.maximum(tf.reduce_sum(w * tf.linalg.matvec(gramian, w)), 0.0)
     )
     lam = tf.math.divide_no_nan(radius, gw_norm)
+    c = tf.constant(c, tf.float64)
     coefficients = 1.0 / k + lam * w
     if rescale == 1:
         coefficients /= 1.0 + c**2
     elif rescale == 2:
         coefficients /= 1.0 + c
-    return coefficients
+    return tf.cast(coefficients, tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
