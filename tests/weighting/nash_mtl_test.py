@@ -32,15 +32,32 @@ def test_optimality_condition(num_tasks):
     np.testing.assert_allclose(gramian @ a, 1.0 / a, rtol=1e-3)
 
 
-def test_scale_invariance_and_orthogonal_hand_case():
-    # G = diag(1, 4) / sqrt(17) after normalisation: a_i = 1 / sqrt(G_ii).
-    expected = 17**0.25 * np.array([1.0, 0.5])
+def test_raw_gramian_orthogonal_hand_case():
+    # The paper's problem on the raw Gramian: a_i = 1 / sqrt(G_ii).
     np.testing.assert_allclose(
-        weights_for(np.diag([1.0, 4.0])), expected, rtol=1e-5
+        weights_for(np.diag([1.0, 4.0])), [1.0, 0.5], rtol=1e-6
     )
     np.testing.assert_allclose(
-        weights_for(np.diag([100.0, 400.0])), expected, rtol=1e-5
+        weights_for(np.diag([100.0, 400.0])), [0.1, 0.05], rtol=1e-6
     )
+
+
+def test_issue_example_direction_is_scale_invariant():
+    # Issue 13: g1 = (1, 0), g2 = (0, 2) gives d = (1, 1), and again with
+    # both gradients x10 (the Frobenius-normalised solve gave 2.03, 20.3).
+    for scale in (1.0, 10.0):
+        jacobian = scale * np.array([[1.0, 0.0], [0.0, 2.0]])
+        d = jacobian.T @ weights_for(jacobian @ jacobian.T)
+        np.testing.assert_allclose(d, [1.0, 1.0], rtol=1e-6)
+
+
+def test_max_norm_caps_the_direction():
+    layer = NashMTL(max_norm=0.5)
+    layer.build(2)
+    gramian = np.diag([1.0, 4.0])
+    a = weights_for(gramian, layer)
+    assert np.sqrt(a @ gramian @ a) == pytest.approx(0.5, rel=1e-6)
+    np.testing.assert_allclose(a / a[0], [1.0, 0.5], rtol=1e-6)
 
 
 def test_update_every_two_calls_reuses_the_weights():

@@ -9,13 +9,13 @@ Reference implementations checked against: SamsungLabs/MTL and LibMTL
 import keras
 import tensorflow as tf
 
-from tfmtl.weighting.weighting import Weighting, check_gradients
+from tfmtl.weighting.gramian_weighting import GramianWeighting
 
 FLOAT32_EPS = 1.1920929e-07
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class AlignedMTL(Weighting):
+class AlignedMTL(GramianWeighting):
     """Weights ``w = sigma_min G^{-1/2} 1`` from the eigendecomposition.
 
     With the SVD ``J = U S V^T`` of the K x P task Jacobian, Aligned-MTL
@@ -51,31 +51,26 @@ class AlignedMTL(Weighting):
         Senushkin et al., CVPR 2023, arXiv:2305.19000.
     """
 
-    needs_gramian = "parameters"
+    default_gradients = "parameters"
 
     def __init__(self, gradients="parameters", **kwargs):
-        super().__init__(**kwargs)
-        self.gradients = check_gradients(gradients)
-        self.needs_gramian = gradients
+        super().__init__(gradients=gradients, **kwargs)
 
     def call(self, losses, gramian=None, training=None):
-        gramian = self.check_gramian(gramian)
+        gramian = self.gramian64(gramian)
         gramian = 0.5 * (gramian + tf.transpose(gramian))
         eigenvalues, eigenvectors = tf.linalg.eigh(gramian)
         largest = eigenvalues[-1]  # eigh sorts in ascending order
         kept = eigenvalues > largest * self.num_tasks * FLOAT32_EPS
-        safe = tf.where(kept, eigenvalues, tf.maximum(largest, 1e-30))
+        safe = tf.where(kept, eigenvalues, tf.maximum(largest, 1e-300))
         inverse_root = tf.where(kept, tf.math.rsqrt(safe), 0.0)
         sigma_min = tf.sqrt(tf.maximum(tf.reduce_min(safe), 0.0))
         projected = tf.linalg.matvec(
-            eigenvectors, tf.ones([self.num_tasks]), transpose_a=True
+            eigenvectors,
+            tf.ones([self.num_tasks], tf.float64),
+            transpose_a=True,
         )
         weights = sigma_min * tf.linalg.matvec(
             eigenvectors, inverse_root * projected
         )
         return self.combine(weights, losses, training)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(gradients=self.gradients)
-        return config

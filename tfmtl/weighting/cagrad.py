@@ -11,25 +11,38 @@ import keras
 import tensorflow as tf
 
 from tfmtl.weighting._solvers import minimize_on_simplex
-from tfmtl.weighting.weighting import Weighting, check_gradients
+from tfmtl.weighting.gramian_weighting import GramianWeighting
 
 
-@tf.function
-def cagrad_coefficients(gramian, c, rescale, iterations=200):
-    """Coefficients of the CAGrad direction from the Gramian (see CAGrad)."""
-    k = gramian.shape[0]
-    gramian = gramian / tf.maximum(tf.linalg.trace(gramian), 1e-20)
+def cagrad_dual(gramian, c):
+    """The CAGrad dual ``w -> (value, gradient)`` on ``G / trace(G)``, and
+    its radius ``c ||g0||`` (float64)."""
+    gramian = tf.cast(gramian, tf.float64)
+    gramian = gramian / tf.maximum(tf.linalg.trace(gramian), 1e-300)
     mean_gram = tf.reduce_mean(gramian, axis=1)  # b_i = g_i . g0
     g0_norm = tf.sqrt(tf.maximum(tf.reduce_mean(mean_gram), 0.0))
     radius = c * g0_norm
 
     def value_and_grad(w):
         gw = tf.linalg.matvec(gramian, w)
-        norm = tf.sqrt(tf.reduce_sum(w * gw) + 1e-12)
+        norm = tf.sqrt(tf.maximum(tf.reduce_sum(w * gw), 1e-300))
         value = tf.reduce_sum(w * mean_gram) + radius * norm
         return value, mean_gram + radius * gw / norm
 
-    w = minimize_on_simplex(value_and_grad, k, iterations)
+    return gramian, value_and_grad, radius
+
+
+@tf.function
+def cagrad_coefficients(gramian, c, rescale, iterations=2000, tolerance=1e-12):
+    """Coefficients of the CAGrad direction from the Gramian (see CAGrad).
+
+    The dual is solved in float64 to a Frank-Wolfe (= primal-dual) gap of
+    `tolerance` relative to ``trace(G)``, or `iterations`.
+    """
+    k = gramian.shape[0]
+    c = tf.constant(c, tf.float64)
+    gramian, value_and_grad, radius = cagrad_dual(gramian, c)
+    w = minimize_on_simplex(value_and_grad, k, iterations, tolerance)
     gw_norm = tf.sqrt(
         tf.maximum(tf.reduce_sum(w * tf.linalg.matvec(gramian, w)), 0.0)
     )
@@ -43,7 +56,7 @@ def cagrad_coefficients(gramian, c, rescale, iterations=200):
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class CAGrad(Weighting):
+class CAGrad(GramianWeighting):
     """Maximises the worst task improvement near the mean gradient.
 
     CAGrad solves ``max_d min_i g_i . d`` s.t. ``||d - g0|| <= c ||g0||``
@@ -56,10 +69,14 @@ class CAGrad(Weighting):
     ``||g0||^2 = 1^T G 1 / K^2`` and ``||g_w||^2 = w^T G w``, so the dual is a
     K-dimensional convex problem in inner products, and
     ``d = sum_i (1/K + lambda w_i) g_i`` with
-    ``lambda = c ||g0|| / ||g_w||``. The dual is solved by accelerated
-    projected gradient on the simplex (fixed iteration budget) instead of the
-    reference's SciPy SLSQP; the Gramian is first divided by its trace (the
-    minimiser is invariant to that scale).
+    ``lambda = c ||g0|| / ||g_w||``. The dual is solved in float64 by
+    accelerated projected gradient on the simplex until its Frank-Wolfe gap
+    ``grad . w - min_i grad_i``, which equals the primal-dual gap
+    ``D(w) - min_i g_i . d(w)``, is below 1e-12 (relative to ``trace(G)``).
+
+    # compat: the reference solves the dual with SciPy SLSQP (float64,
+    # default tolerance); the Gramian is first divided by its trace (the
+    # minimiser is invariant to that scale).
 
     Args:
         c: conflict-aversion radius (nash-mtl / paper NYUv2 default 0.4;
@@ -67,7 +84,7 @@ class CAGrad(Weighting):
         rescale: 0 (none), 1 (divide by 1 + c^2, default) or 2 (by 1 + c).
         gradients: ``"parameters"`` (paper; LibMTL refuses representation
             gradients) or ``"representation"``.
-        solver_iterations: iterations of the dual solver.
+        solver_iterations: iteration cap of the dual solver.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -86,27 +103,25 @@ class CAGrad(Weighting):
         Liu et al., NeurIPS 2021, arXiv:2110.14048.
     """
 
-    needs_gramian = "parameters"
+    default_gradients = "parameters"
 
     def __init__(
         self,
         c=0.4,
         rescale=1,
         gradients="parameters",
-        solver_iterations=200,
+        solver_iterations=2000,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(gradients=gradients, **kwargs)
         if rescale not in (0, 1, 2):
             raise ValueError(f"rescale must be 0, 1 or 2, got {rescale!r}")
         self.c = c
         self.rescale = rescale
-        self.gradients = check_gradients(gradients)
-        self.needs_gramian = gradients
         self.solver_iterations = solver_iterations
 
     def call(self, losses, gramian=None, training=None):
-        gramian = self.check_gramian(gramian)
+        gramian = self.gramian64(gramian)
         weights = cagrad_coefficients(
             gramian, float(self.c), self.rescale, self.solver_iterations
         )
@@ -117,7 +132,6 @@ class CAGrad(Weighting):
         config.update(
             c=self.c,
             rescale=self.rescale,
-            gradients=self.gradients,
             solver_iterations=self.solver_iterations,
         )
         return config

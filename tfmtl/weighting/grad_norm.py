@@ -9,16 +9,12 @@ for Adaptive Loss Balancing in Deep Multitask Networks", ICML 2018
 import keras
 import tensorflow as tf
 
-from tfmtl.weighting.weighting import (
-    Weighting,
-    check_gradients,
-    global_losses,
-    num_replicas,
-)
+from tfmtl.weighting.gramian_weighting import GramianWeighting
+from tfmtl.weighting.weighting import global_losses, num_replicas
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class GradNorm(Weighting):
+class GradNorm(GramianWeighting):
     """Trainable weights ``w`` moved only by the GradNorm loss.
 
     With ``n_i = ||g_i|| = sqrt(G_ii)`` from the Gramian diagonal, the
@@ -66,13 +62,11 @@ class GradNorm(Weighting):
         Chen et al., ICML 2018, arXiv:1711.02257.
     """
 
-    needs_gramian = "parameters"
+    default_gradients = "parameters"
 
     def __init__(self, alpha=1.5, gradients="parameters", **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(gradients=gradients, **kwargs)
         self.alpha = alpha
-        self.gradients = check_gradients(gradients)
-        self.needs_gramian = gradients
 
     def build(self, num_tasks):
         super().build(num_tasks)
@@ -86,7 +80,7 @@ class GradNorm(Weighting):
         self.initial_losses = self.state_variable("initial_losses", "ones")
 
     def call(self, losses, gramian=None, training=None):
-        gramian = self.check_gramian(gramian)
+        gramian = self.gramian64(gramian)
         current = tf.stop_gradient(global_losses(losses))
         if training is not False:
             positive = tf.maximum(self.loss_weights, 1e-3)
@@ -99,6 +93,7 @@ class GradNorm(Weighting):
             )
         w = tf.convert_to_tensor(self.loss_weights)
         norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gramian), 0.0))
+        norms = tf.cast(norms, tf.float32)  # w is a float32 variable
         weighted_norms = w * norms
         mean_norm = tf.reduce_mean(weighted_norms)
         rates = tf.math.divide_no_nan(current, self.initial_losses)
@@ -112,5 +107,5 @@ class GradNorm(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config.update(alpha=self.alpha, gradients=self.gradients)
+        config.update(alpha=self.alpha)
         return config

@@ -9,16 +9,13 @@ LibMTL ``LibMTL/weighting/GradVac.py``.
 import keras
 import tensorflow as tf
 
+from tfmtl.weighting.gramian_weighting import GramianWeighting
 from tfmtl.weighting.pcgrad import random_orders
-from tfmtl.weighting.weighting import (
-    Weighting,
-    check_gradients,
-    default_seed,
-)
+from tfmtl.weighting.weighting import default_seed
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class GradVac(Weighting):
+class GradVac(GramianWeighting):
     """PCGrad-like surgery towards an EMA target cosine similarity.
 
     For each task i and each other task j (random order), with
@@ -64,7 +61,7 @@ class GradVac(Weighting):
         Wang et al., ICLR 2021, arXiv:2010.05874.
     """
 
-    needs_gramian = "parameters"
+    default_gradients = "parameters"
     deterministic = False
 
     def __init__(
@@ -75,10 +72,8 @@ class GradVac(Weighting):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(gradients=gradients, **kwargs)
         self.beta = beta
-        self.gradients = check_gradients(gradients)
-        self.needs_gramian = gradients
         self.shuffle = shuffle
         self.seed_value = default_seed(seed)
 
@@ -89,7 +84,7 @@ class GradVac(Weighting):
         )
 
     def call(self, losses, gramian=None, training=None):
-        gramian = self.check_gramian(gramian)
+        gramian = self.gramian64(gramian)
         k = self.num_tasks
         if self.shuffle:
             orders = random_orders(k, self.seed(self.seed_value))
@@ -97,8 +92,8 @@ class GradVac(Weighting):
             orders = tf.tile(tf.range(k)[None], [k, 1])
         rows = tf.range(k)
         norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gramian), 0.0))
-        targets = tf.convert_to_tensor(self.targets)
-        coefficients = tf.eye(k)
+        targets = tf.cast(self.targets, tf.float64)
+        coefficients = tf.eye(k, dtype=tf.float64)
         for position in range(k):  # static K: unrolled
             j = orders[:, position]
             active = tf.not_equal(j, rows)
@@ -119,13 +114,13 @@ class GradVac(Weighting):
                 other_norm * sin_target,
             )
             step = tf.where(active & (cosine < target), step, 0.0)
-            coefficients += step[:, None] * tf.one_hot(j, k)
+            coefficients += step[:, None] * tf.one_hot(j, k, dtype=tf.float64)
             updated = (1.0 - self.beta) * target + self.beta * cosine
             targets = tf.tensor_scatter_nd_update(
                 targets, pair, tf.where(active, updated, target)
             )
         if training is not False:
-            self.targets.assign(targets)
+            self.targets.assign(tf.cast(targets, tf.float32))
         weights = tf.reduce_sum(coefficients, axis=0)
         return self.combine(weights, losses, training)
 
@@ -133,7 +128,6 @@ class GradVac(Weighting):
         config = super().get_config()
         config.update(
             beta=self.beta,
-            gradients=self.gradients,
             shuffle=self.shuffle,
             seed=self.seed_value,
         )

@@ -10,25 +10,23 @@ import keras
 import tensorflow as tf
 
 from tfmtl.weighting._solvers import min_norm_coefficients
-from tfmtl.weighting.weighting import (
-    Weighting,
-    check_gradients,
-    global_losses,
-)
+from tfmtl.weighting.gramian_weighting import GramianWeighting
+from tfmtl.weighting.weighting import global_losses
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class MGDA(Weighting):
+class MGDA(GramianWeighting):
     """Weights ``a = argmin_{a in simplex} ||sum_i a_i g_i / n_i||^2``.
 
     Gramian derivation: ``||sum_i a_i g_i / n_i||^2 = a^T (G / n n^T) a``, a
-    quadratic in ``a`` that only needs inner products. For K = 2 the minimiser
-    is closed-form, ``a_1 = clip((G22 - G12) / ||g1 - g2||^2, 0, 1)``; for
-    K > 2 we run accelerated projected gradient with restarts on the simplex
-    (a fixed 200 iterations), where the reference runs its projected-gradient
-    / Frank-Wolfe ``MinNormSolver`` until a tolerance.
+    quadratic in ``a`` that only needs inner products. It is solved in
+    float64 by `min_norm_coefficients`: exactly for K <= 10 (the KKT system
+    on every face of the simplex, best feasible KKT point), beyond that by
+    accelerated projected gradient to a Frank-Wolfe gap of 1e-12 (relative
+    to the trace); the reference runs its projected-gradient / Frank-Wolfe
+    ``MinNormSolver`` until a tolerance.
 
     The normalisers ``n_i`` (``normalization``) are 1 (``"none"``),
     ``||g_i||`` (``"l2"``), ``L_i`` (``"loss"``) or ``L_i ||g_i||``
@@ -43,7 +41,7 @@ class MGDA(Weighting):
         normalization: one of ``"none"``, ``"l2"``, ``"loss"``, ``"loss+"``.
         gradients: ``"representation"`` (default: the paper's MGDA-UB uses
             the gradients of the shared representation) or ``"parameters"``.
-        solver_iterations: solver iterations for K > 2.
+        solver_iterations: iteration cap of the solver for K > 10.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -64,36 +62,35 @@ class MGDA(Weighting):
         Sener & Koltun, NeurIPS 2018, arXiv:1810.04650.
     """
 
-    needs_gramian = "representation"
+    default_gradients = "representation"
 
     def __init__(
         self,
         normalization="none",
         gradients="representation",
-        solver_iterations=200,
+        solver_iterations=2000,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(gradients=gradients, **kwargs)
         if normalization not in NORMALIZATIONS:
             raise ValueError(
                 f"normalization must be one of {NORMALIZATIONS}, "
                 f"got {normalization!r}"
             )
         self.normalization = normalization
-        self.gradients = check_gradients(gradients)
-        self.needs_gramian = gradients
         self.solver_iterations = solver_iterations
 
     def call(self, losses, gramian=None, training=None):
-        gramian = self.check_gramian(gramian)
+        gramian = self.gramian64(gramian)
         norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gramian), 1e-20))
         if self.normalization == "none":
             normalizers = tf.ones_like(norms)
         elif self.normalization == "l2":
             normalizers = norms
         else:
-            normalizers = tf.maximum(
-                tf.stop_gradient(global_losses(losses)), 1e-8
+            normalizers = tf.cast(
+                tf.maximum(tf.stop_gradient(global_losses(losses)), 1e-8),
+                tf.float64,
             )
             if self.normalization == "loss+":
                 normalizers *= norms
@@ -105,7 +102,6 @@ class MGDA(Weighting):
         config = super().get_config()
         config.update(
             normalization=self.normalization,
-            gradients=self.gradients,
             solver_iterations=self.solver_iterations,
         )
         return config
