@@ -81,3 +81,31 @@ def test_random_order_is_one_of_the_orders():
         assert min(errors) < 1e-4
         seen.add(tuple(np.round(combined, 4)))
     assert len(seen) > 1  # the order really changes between calls
+
+
+def test_include_self_is_the_libmtl_rule_and_differs_from_the_paper():
+    # Row 3, projected off g1 then g2, ends with g3^PC . g3 < 0: the paper
+    # (j != i) stops there, LibMTL's loop also projects g3^PC off g3.
+    jacobian = np.array([[0.2, -0.6], [-1.3, -1.4], [0.5, 1.0]])
+    gramian = tf.constant(jacobian @ jacobian.T, tf.float32)
+    results = {}
+    for include_self in (False, True):
+        layer = PCGrad(shuffle=False, include_self=include_self)
+        layer.build(3)
+        layer(tf.ones([3]), gramian=gramian)
+        results[include_self] = jacobian.T @ layer.task_weights.numpy()
+    expected = {}
+    for include_self in (False, True):
+        total = np.zeros(2)
+        for i in range(3):
+            g = jacobian[i].copy()
+            for j in range(3):
+                dot = g @ jacobian[j]
+                if (include_self or j != i) and dot < 0:
+                    g -= dot / (jacobian[j] @ jacobian[j]) * jacobian[j]
+            total += g
+        expected[include_self] = total
+        np.testing.assert_allclose(
+            results[include_self], total, rtol=1e-5, atol=1e-6
+        )
+    assert not np.allclose(expected[True], expected[False], atol=1e-2)
