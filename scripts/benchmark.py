@@ -20,6 +20,9 @@ Usage:
   python scripts/benchmark.py --suite=weighting --steps=10
   python scripts/benchmark.py --suite=weighting --methods=pcgrad,mgda,cagrad \\
       --rounds=3
+  python scripts/benchmark.py --suite=weighting --gramians=representation \\
+      --methods=upgrad,dualproj,config,fairgrad,db_mtl,moco,stch,excess_mtl,\\
+sdmgrad,gls --steps=5
   python scripts/benchmark.py --suite=tag --steps=20
 """
 
@@ -55,6 +58,11 @@ flags.DEFINE_list(
     "methods",
     None,
     "Weighting suite: methods to time (default all); ew always.",
+)
+flags.DEFINE_list(
+    "gramians",
+    ["representation", "parameters"],
+    "Weighting suite: Gramian sources to time the gradient methods with.",
 )
 
 ATTRIBUTES = (
@@ -161,15 +169,19 @@ def precision_suite():
 
 
 def _weighting_variants():
-    """`{label: factory}`: every method, gradient methods with both
-    Gramian sources, filtered by `--methods`."""
+    """`{label: factory}`: every method, gradient methods (a `gradients`
+    argument, or a Gramian-reading class such as every `GramianWeighting`)
+    with each source of `--gramians`, filtered by `--methods`."""
     wanted = set(FLAGS.methods or weighting_lib.ALL)
     variants = {}
     for name, cls in weighting_lib.ALL.items():
         if name not in wanted and name != "ew":
             continue
-        if "gradients" in inspect.signature(cls).parameters:
-            for source in ("representation", "parameters"):
+        reads_gramian = cls.needs_gramian is not None or (
+            "gradients" in inspect.signature(cls).parameters
+        )
+        if reads_gramian:
+            for source in FLAGS.gramians:
                 variants[f"{name}[{source[:3]}]"] = functools.partial(
                     cls, gradients=source
                 )

@@ -25,12 +25,14 @@ class DBMTL(GramianWeighting):
     # which no K x K Gramian carries: the update direction would mix
     # gradients taken at earlier parameters. We keep the EMA of the norms
     # ``||g_i|| / L_i`` (read from the Gramian's diagonal, same recursion
-    # and zero start) and step along the current log-loss gradients:
-    # ``w_i = (max_j n_j / n_i) / L_i``. This equals the reference whenever
-    # every task's gradient direction is the same across steps (magnitudes
-    # and losses may change), and always for ``beta = 0``. On task-specific
-    # parameters the reference applies weight 1 to ``log L_i``; here the
-    # heads receive the same ``w_i`` as the shared parameters.
+    # and zero start) and take ``m_i`` as the current log-loss gradient
+    # scaled to that length: ``w_i = (max_j e_j / e_i) (e_i / n_i) / L_i``
+    # with ``n_i = ||g_i|| / L_i`` and ``e`` its EMA. This equals the
+    # reference whenever every task's gradient direction is the same
+    # across steps (magnitudes and losses may change), and always for
+    # ``beta = 0``. On task-specific parameters the reference applies
+    # weight 1 to ``log L_i``; here the heads receive the same ``w_i`` as
+    # the shared parameters.
 
     Reads the parameter Gramian by default (LibMTL refuses representation
     gradients); ``gradients="representation"`` switches sources.
@@ -50,7 +52,7 @@ class DBMTL(GramianWeighting):
     ```python
     db_mtl = DBMTL()
     db_mtl.build(2)
-    db_mtl(tf.constant([1.0, 2.0]), gramian=tf.eye(2))  # weights (1, 1)
+    db_mtl(tf.constant([1.0, 2.0]), gramian=tf.eye(2))
     ```
 
     Reference:
@@ -81,8 +83,11 @@ class DBMTL(GramianWeighting):
         ema = norms + beta * (tf.convert_to_tensor(self.norm_ema) - norms)
         if training is not False:
             self.norm_ema.assign(ema)
-        scale = tf.reduce_max(ema) / (ema + 1e-8)
-        return self.combine(scale * inverse, losses, training)
+        alpha = tf.reduce_max(ema) / (ema + 1e-8)
+        # m_i is taken as the current log-loss gradient scaled to length
+        # ema_i: w_i = alpha_i (ema_i / n_i) / L_i.
+        weights = alpha * tf.math.divide_no_nan(ema, norms) * inverse
+        return self.combine(weights, losses, training)
 
     def get_config(self):
         config = super().get_config()
