@@ -189,10 +189,13 @@ def test_preempted_two_worker_job_resumes_and_matches_one_process(tmp_path):
                 os.path.join(logs, "workerpool0_0.log")
             )[-3000:]
             _kill(worker)
-            # Without its peer the chief cannot finish a step; Vertex AI
-            # restarts the whole job (restart_job_on_worker_restart).
+            # Without its peer the chief cannot finish a step: it either
+            # blocks in the collective or fails once it notices the peer is
+            # gone (which one depends on timing); it never ends the run
+            # successfully. Vertex AI restarts the whole job
+            # (restart_job_on_worker_restart).
             time.sleep(1.0)
-            assert chief.poll() is None
+            assert chief.poll() in (None, *range(1, 256)), chief.returncode
         finally:
             _kill(chief)
             _kill(worker)
