@@ -1,48 +1,43 @@
 r"""Trains, evaluates or exports a multi-task model configured by gin.
 
 Usage:
-  python -m tfmtl.train --gin_file=gin_configs/quickstart.gin \
+  tfmtl-train --gin_file=gin_configs/quickstart.gin \
       --gin.MODEL_DIR="'/tmp/tfmtl/quickstart'" --mode=train_and_evaluate
 
-Flags say how to run; gin files say what to run. `--gin.NAME=VALUE` is
-shorthand for `--gin_bindings='NAME = VALUE'`. Bad input (a missing gin file,
-an unknown binding, an unknown task, missing data) ends with one error line
-and exit status 2; add `--traceback` to see the full trace.
+(or `python -m tfmtl.train ...`, `python -m tfmtl train ...`). Flags say how
+to run; gin files say what to run. `--gin.NAME=VALUE` is shorthand for
+`--gin_bindings='NAME = VALUE'`. Gin files are found from any working
+directory (see `tfmtl.cli`). Bad input (a missing gin file, an unknown
+binding, an unknown task, missing data) ends with one error line and exit
+status 2; add `--traceback` to see the full trace.
 """
 
 import ast
 import os
 import re
-import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from tfmtl import experiment
+# `cli` first: it quiets TensorFlow's start-up banner before the import.
+from tfmtl import cli, experiment
 
 FLAGS = flags.FLAGS
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROG = "tfmtl.train"
 
-flags.DEFINE_multi_string("gin_file", None, "Gin files, applied in order.")
-flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings (after files).")
-flags.DEFINE_multi_string(
-    "gin_search_paths", [".", _REPO_ROOT], "Where gin files are looked up."
-)
-flags.DEFINE_enum("mode", None, list(experiment.MODES), "What to run.")
-flags.DEFINE_bool("traceback", False, "Show full tracebacks on errors.")
+cli.define_common(__name__)
+cli.define_gin_flags(__name__)
+cli.define_mode(__name__, list(experiment.MODES))
 
 _MACRO = re.compile(r"^([A-Z][A-Z0-9_]*) = (.+)$")
+
+# Kept for callers of the former helpers of this module.
+one_line = cli.one_line
+parse_gin_flags = cli.parse_gin_flags
 
 
 def rewrite_gin_args(argv):
     """Turns `--gin.NAME=VALUE` into `--gin_bindings=NAME = VALUE`."""
-    out = []
-    for arg in argv:
-        if arg.startswith("--gin."):
-            name, _, value = arg[len("--gin.") :].partition("=")
-            out.append(f"--gin_bindings={name} = {value}")
-        else:
-            out.append(arg)
-    return out
+    return cli.rewrite_args(argv)
 
 
 def scalar_macros(config_str):
@@ -61,77 +56,28 @@ def scalar_macros(config_str):
     return macros
 
 
-def one_line(error):
-    """A short single-line description of an exception."""
-    text = " ".join(str(error).split())
-    # gin appends where the configurable was called; the cause comes first.
-    text = text.split(" In call to configurable")[0]
-    if len(text) > 600:
-        text = text[:600] + " ..."
-    return f"{type(error).__name__}: {text}"
-
-
-def parse_gin_flags():
-    """Parses `--gin_file` / `--gin_bindings` with `--gin_search_paths`.
-
-    Raises:
-        FileNotFoundError: a gin file is in none of the search paths.
-        ValueError: gin's own errors (unknown binding, missing REQUIRED...).
-    """
+def _run():
     import gin
 
-    for path in FLAGS.gin_search_paths:
-        gin.add_config_file_search_path(path)
-    for path in FLAGS.gin_file:
-        if not any(
-            os.path.exists(os.path.join(p, path))
-            for p in ["", *FLAGS.gin_search_paths]
-        ):
-            raise FileNotFoundError(f"Gin file not found: {path}")
-    gin.parse_config_files_and_bindings(
-        FLAGS.gin_file, FLAGS.gin_bindings, finalize_config=True
-    )
-
-
-def _main(argv):
-    import gin
-
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not FLAGS.gin_file:
-        raise app.UsageError("--gin_file is required.")
-    if FLAGS.mode is None:
-        raise app.UsageError(
-            "--mode is required: " + ", ".join(experiment.MODES)
-        )
-    try:
-        parse_gin_flags()
-        run = gin.get_configurable(experiment.run)
-        config = gin.config_str()
-        result = run(
-            mode=FLAGS.mode, config_text=config, hparams=scalar_macros(config)
-        )
-        _write_operative_config(gin.operative_config_str())
-    except Exception as error:  # noqa: BLE001 - one-line errors for users
-        if FLAGS.traceback or not _is_user_error(error):
-            raise
-        print(f"tfmtl.train: error: {one_line(error)}", file=sys.stderr)
-        print("  (rerun with --traceback for the full trace)", file=sys.stderr)
-        sys.exit(2)
+        raise ValueError("--gin_file is required.")
+    mode = cli.check_mode(experiment.MODES)
+    cli.parse_gin_flags()
+    run = gin.get_configurable(experiment.run)
+    config = gin.config_str()
+    result = run(mode=mode, config_text=config, hparams=scalar_macros(config))
+    _write_operative_config(gin.operative_config_str())
     logging.info("Result: %s", result)
 
 
-def _is_user_error(error):
+def user_errors():
+    """Errors of `tfmtl.train` reported in one line (besides cli's)."""
     from tfmtl.trainers.actions import TrainingDivergedError
 
-    return isinstance(
-        error, ValueError | OSError | KeyError | TrainingDivergedError
-    )
+    return (TrainingDivergedError,)
 
 
 def _write_operative_config(text):
-    import gin  # noqa: F401
-
     from tfmtl.trainers.distribute import ClusterInfo
 
     model_dir = _macro_model_dir()
@@ -156,10 +102,8 @@ def _macro_model_dir():
 
 
 def main():
-    app.run(
-        _main,
-        flags_parser=lambda argv: flags.FLAGS(rewrite_gin_args(argv)),
-    )
+    """Runs the binary on `sys.argv`."""
+    cli.run(_run, PROG, __name__, user_errors=user_errors)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,371 @@
+r"""Command-line plumbing shared by every tfmtl binary, and their entry points.
+
+Every binary (`tfmtl.train`, `tfmtl.methods.adashare.main`,
+`tfmtl.methods.taps.main`, `tfmtl.methods.feature_partitioning.main`,
+`tfmtl.methods.tag.groups`, `tfmtl.methods.tag.select_main`) follows one
+convention:
+
+* flags are defined at module level (with `define`) and `main()` runs it;
+* one verb flag, `--mode`; the old names (`--job`, `--phase`, `--action`,
+  `--method`) still work and print one deprecation line;
+* `--gin.NAME=VALUE` is shorthand for `--gin_bindings='NAME = VALUE'`;
+* bad input (a bad flag, a missing file, an unknown gin binding...) ends with
+  one `<binary>: error: ...` line and exit status 2; `--traceback` shows the
+  full traceback instead;
+* `--help` / `--helpshort` print the binary's docstring and flags, exit 0.
+
+Gin files are looked up in the working directory, the repository root and
+its `gin_configs/` directory, so `--gin_file=gin_configs/quickstart.gin` and
+`--gin_file=quickstart.gin` both work from any directory.
+
+TensorFlow's start-up banner: importing this module sets
+`TF_CPP_MIN_LOG_LEVEL=1` unless the user set it (TensorFlow's INFO lines
+off, warnings on). TensorFlow 2.21 prints its oneDNN line (twice) before
+it reads that setting, so the console scripts and `python -m tfmtl
+<command>` import TensorFlow through `import_tensorflow`, which drops the
+banner's INFO lines (or, with `TF_CPP_MIN_LOG_LEVEL=0`, prints each once).
+`python -m tfmtl.methods.<method>.main` imports its method package (and
+TensorFlow) before this module, so there the banner still shows.
+"""
+
+import contextlib
+import importlib
+import logging as std_logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from absl import app, flags  # noqa: E402 - after the TensorFlow setting.
+
+FLAGS = flags.FLAGS
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GIN_CONFIGS = os.path.join(REPO_ROOT, "gin_configs")
+
+# Errors of the user's input: one line and exit status 2, no traceback.
+USER_ERRORS = (ValueError, OSError, KeyError, subprocess.CalledProcessError)
+
+# `tfmtl <command>` and the console scripts: command -> binary module.
+COMMANDS = {
+    "train": "tfmtl.train",
+    "adashare": "tfmtl.methods.adashare.main",
+    "taps": "tfmtl.methods.taps.main",
+    "feature-partitioning": "tfmtl.methods.feature_partitioning.main",
+    "tag-groups": "tfmtl.methods.tag.groups",
+    "select-groups": "tfmtl.methods.tag.select_main",
+}
+
+# What TensorFlow prints while it is imported: the banner.
+_BANNER = re.compile(
+    r"^WARNING: All log messages before absl::InitializeLog|"
+    r"^To enable the following instructions|"
+    r"^[IW]\d{4} [\d:. ]+\S+\] (oneDNN custom operations|This TensorFlow|"
+    r"Unable to register|TF-TRT Warning)"
+)
+_HELP = ("--help", "--helpshort", "-?", "--helpfull")
+_main_module = None  # The binary a console script runs (for help).
+_warned = set()
+
+
+def define(module, kind, name, default, help_text, **kwargs):
+    """Defines `--name` for the binary `module` (its `__name__`).
+
+    Several binaries may be imported in one process (tests do): a flag that
+    exists already is reused, so binaries can share names such as
+    `--mode` or `--model_dir` (each binary still validates its own values).
+
+    Args:
+        module: the defining binary's `__name__`.
+        kind: absl's flag type, e.g. "string", "enum", "multi_string".
+        name: flag name.
+        default: default value.
+        help_text: one-line help.
+        **kwargs: more arguments of `flags.DEFINE_<kind>` (`enum_values`,
+            `lower_bound`...).
+
+    Returns:
+        The flag's `FlagHolder`, or None when the flag existed already.
+    """
+    if name in FLAGS:
+        return None
+    if module in ("__main__", _main_module):
+        module = sys.argv[0]
+    define_kind = getattr(flags, f"DEFINE_{kind}")
+    return define_kind(
+        name, default, help=help_text, module_name=module, **kwargs
+    )
+
+
+def define_common(module):
+    """Defines `--traceback` for `module`."""
+    define(module, "bool", "traceback", False, "Show full tracebacks.")
+
+
+def define_gin_flags(module):
+    """Defines `--gin_file`, `--gin_bindings` and `--gin_search_paths`."""
+    define(module, "multi_string", "gin_file", [], "Gin files, in order.")
+    define(module, "multi_string", "gin_bindings", [], "Gin bindings (last).")
+    define(
+        module,
+        "multi_string",
+        "gin_search_paths",
+        [".", REPO_ROOT, GIN_CONFIGS],
+        "Where gin files (and their includes) are looked up.",
+    )
+
+
+def define_mode(module, modes, default=None, help_text="What to run."):
+    """Defines the verb flag `--mode` with choices `modes`."""
+    define(module, "enum", "mode", default, help_text, enum_values=modes)
+
+
+def check_mode(modes):
+    """Returns `--mode`, raising ValueError unless it is one of `modes`."""
+    if FLAGS.mode is None:
+        raise ValueError(f"--mode is required: {', '.join(modes)}.")
+    if FLAGS.mode not in modes:
+        raise ValueError(
+            f"--mode must be one of {', '.join(modes)}, got {FLAGS.mode!r}."
+        )
+    return FLAGS.mode
+
+
+def rewrite_args(argv, prog="tfmtl", aliases=None):
+    """Rewrites `--gin.NAME=VALUE` and deprecated verb flags.
+
+    Args:
+        argv: the command line (argv[0] is the program).
+        prog: name in the deprecation line.
+        aliases: `{old flag name: new flag name}`, e.g. `{"job": "mode"}`.
+
+    Returns:
+        The new argument list.
+    """
+    aliases = aliases or {}
+    out, args = [], list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--":
+            out += [arg, *args]
+            break
+        if arg.startswith("--gin."):
+            name, _, value = arg[len("--gin.") :].partition("=")
+            arg = f"--gin_bindings={name} = {value}"
+        name, eq, value = arg[2:].partition("=")
+        if arg.startswith("--") and name in aliases:
+            _deprecated(prog, name, aliases[name])
+            if not eq and args:
+                value = args.pop(0)
+            arg = f"--{aliases[name]}={value}"
+        out.append(arg)
+    return out
+
+
+def _deprecated(prog, old, new):
+    if old not in _warned:
+        _warned.add(old)
+        print(
+            f"{prog}: warning: --{old} is deprecated, use --{new}",
+            file=sys.stderr,
+        )
+
+
+def one_line(error):
+    """A short single-line description of an exception."""
+    text = " ".join(str(error).split())
+    # gin appends where the configurable was called; the cause comes first.
+    text = text.split(" In call to configurable")[0]
+    if len(text) > 600:
+        text = text[:600] + " ..."
+    return f"{type(error).__name__}: {text}"
+
+
+def user_error(prog, error, hint="rerun with --traceback for the full trace"):
+    """Prints `prog: error: ...` (and a hint line) and exits with status 2."""
+    print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
+    if hint:
+        print(f"  ({hint})", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_gin_flags():
+    """Parses `--gin_file` / `--gin_bindings` with `--gin_search_paths`.
+
+    Raises:
+        FileNotFoundError: a gin file is in none of the search paths.
+        ValueError: gin's own errors (unknown binding, missing REQUIRED...).
+    """
+    import gin
+
+    for path in FLAGS.gin_search_paths:
+        if path not in gin.config._LOCATION_PREFIXES:
+            gin.add_config_file_search_path(path)
+    files = FLAGS.gin_file or []
+    for path in files:
+        if not any(
+            os.path.isfile(os.path.join(p, path))
+            for p in ["", *FLAGS.gin_search_paths]
+        ):
+            raise FileNotFoundError(f"Gin file not found: {path}")
+    with _quiet_gin_lookups(gin):
+        gin.parse_config_files_and_bindings(
+            files, FLAGS.gin_bindings, finalize_config=True
+        )
+
+
+@contextlib.contextmanager
+def _quiet_gin_lookups(gin):
+    """Silences gin's Python-package lookup of gin files on search paths.
+
+    For each search path that lacks a file, gin (0.5.0) also asks Python for
+    a package named like the file's directory: that logs `Path not found`
+    lines for every include (and raises TypeError when `gin_configs/` is a
+    namespace package on `sys.path`). Plain files are all tfmtl uses.
+    """
+    readers = gin.config._FILE_READERS
+    saved = list(readers)
+
+    def quiet(check):
+        def exists(path):
+            root = std_logging.getLogger()
+            drop = _DropGinLookupLogs()
+            root.addFilter(drop)
+            try:
+                return check(path)
+            except (TypeError, ValueError, ImportError):
+                return False
+            finally:
+                root.removeFilter(drop)
+
+        return exists
+
+    readers[:] = [
+        (read, check if check is os.path.isfile else quiet(check))
+        for read, check in saved
+    ]
+    try:
+        yield
+    finally:
+        readers[:] = saved
+
+
+class _DropGinLookupLogs(std_logging.Filter):
+    def filter(self, record):
+        return record.module != "resource_reader"
+
+
+def _print_help(module_name, full=False):
+    module = sys.modules.get(module_name) or sys.modules["__main__"]
+    text = FLAGS.get_help() if full else FLAGS.module_help(sys.argv[0])
+    try:
+        print(module.__doc__ or f"USAGE: {sys.argv[0]} [flags]")
+        if text:
+            print("flags:\n" + text)
+        print("\nTry --helpfull to get a list of all flags.")
+    except BrokenPipeError:  # `... --helpshort | head`
+        sys.stderr.close()
+
+
+def run(body, prog, module, aliases=None, user_errors=()):
+    """Parses the flags and runs `body()` with tfmtl's error convention.
+
+    Args:
+        body: zero-argument callable doing the binary's work.
+        prog: the binary's name in error lines, e.g. "tfmtl.train".
+        module: the binary's `__name__` (for `--help`).
+        aliases: deprecated flag names, `{old: new}`.
+        user_errors: exception types reported as one line besides
+            `USER_ERRORS`, or a callable returning them (to import lazily).
+    """
+
+    def parse(argv):
+        argv = rewrite_args(argv, prog, aliases)
+        if any(a in _HELP for a in argv[1:]):
+            _print_help(module, full="--helpfull" in argv)
+            sys.exit(0)
+        try:
+            return FLAGS(argv)
+        except flags.Error as error:
+            user_error(prog, error, hint="see --helpshort")
+
+    def main(argv):
+        try:
+            if len(argv) > 1:
+                raise ValueError(f"Unexpected arguments: {argv[1:]}")
+            return body()
+        except Exception as error:  # noqa: BLE001 - one-line errors for users
+            extra = user_errors() if callable(user_errors) else user_errors
+            if FLAGS.traceback or not isinstance(
+                error, USER_ERRORS + tuple(extra)
+            ):
+                raise
+            user_error(prog, error)
+
+    app.run(main, flags_parser=parse)
+
+
+def import_tensorflow():
+    """Imports TensorFlow, printing its start-up banner once at most.
+
+    The import's stderr goes to a temporary file; afterwards every line is
+    printed again except the banner's: its INFO lines are dropped when
+    `TF_CPP_MIN_LOG_LEVEL` is 1 or more (the default set here), else each
+    distinct banner line is printed once.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            seen = set()
+            for line in captured.read().decode(errors="replace").splitlines():
+                if _BANNER.match(line):
+                    key = re.sub(r"^\S+ [\d:. ]+", "", line)
+                    if quiet or "InitializeLog" in line or key in seen:
+                        continue
+                    seen.add(key)
+                print(line, file=sys.stderr)
+
+
+def _entry(command, tensorflow=True):
+    def start():
+        global _main_module
+        _main_module = COMMANDS[command]
+        if tensorflow:
+            import_tensorflow()
+        importlib.import_module(_main_module).main()
+
+    start.__name__ = start.__qualname__ = command.replace("-", "_")
+    start.__doc__ = f"Console script of `{COMMANDS[command]}`."
+    return start
+
+
+train = _entry("train")
+adashare = _entry("adashare")
+taps = _entry("taps")
+feature_partitioning = _entry("feature-partitioning")
+tag_groups = _entry("tag-groups", tensorflow=False)
+select_groups = _entry("select-groups", tensorflow=False)
+
+
+def main(argv=None):
+    """`tfmtl <command> [flags]`: runs one of `COMMANDS`."""
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] not in COMMANDS:
+        print(__doc__.split("\n")[0], file=sys.stderr)
+        print(f"usage: tfmtl {{{','.join(COMMANDS)}}} [flags]", file=sys.stderr)
+        print("  (each command accepts --helpshort)", file=sys.stderr)
+        sys.exit(0 if argv[1:2] in (["--help"], ["--helpshort"]) else 2)
+    sys.argv = [f"{argv[0]} {argv[1]}", *argv[2:]]
+    globals()[argv[1].replace("-", "_")]()
