@@ -122,15 +122,20 @@ def define_mode(module, modes, default=None, help_text="What to run."):
     define(module, "enum", "mode", default, help_text, enum_values=modes)
 
 
-def check_mode(modes):
-    """Returns `--mode`, raising ValueError unless it is one of `modes`."""
-    if FLAGS.mode is None:
+def check_mode(modes, default=None):
+    """Returns `--mode` (or `default`), raising ValueError unless in `modes`.
+
+    `default` repeats the binary's default: where several binaries share
+    one process, `--mode` carries the default of the first to define it.
+    """
+    mode = FLAGS.mode if FLAGS.mode is not None else default
+    if mode is None:
         raise ValueError(f"--mode is required: {', '.join(modes)}.")
-    if FLAGS.mode not in modes:
+    if mode not in modes:
         raise ValueError(
-            f"--mode must be one of {', '.join(modes)}, got {FLAGS.mode!r}."
+            f"--mode must be one of {', '.join(modes)}, got {mode!r}."
         )
-    return FLAGS.mode
+    return mode
 
 
 def rewrite_args(argv, prog="tfmtl", aliases=None):
@@ -183,11 +188,9 @@ def one_line(error):
     return f"{type(error).__name__}: {text}"
 
 
-def user_error(prog, error, hint="rerun with --traceback for the full trace"):
-    """Prints `prog: error: ...` (and a hint line) and exits with status 2."""
+def user_error(prog, error):
+    """Prints the line `prog: error: ...` and exits with status 2."""
     print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
-    if hint:
-        print(f"  ({hint})", file=sys.stderr)
     sys.exit(2)
 
 
@@ -269,27 +272,20 @@ def _print_help(module_name, full=False):
         sys.stderr.close()
 
 
-def run(body, prog, module, aliases=None, user_errors=()):
-    """Parses the flags and runs `body()` with tfmtl's error convention.
+def absl_main(body, prog, user_errors=()):
+    """The `main(argv)` of a binary: `body()` with tfmtl's error convention.
 
     Args:
-        body: zero-argument callable doing the binary's work.
+        body: zero-argument callable doing the binary's work (flags parsed).
         prog: the binary's name in error lines, e.g. "tfmtl.train".
-        module: the binary's `__name__` (for `--help`).
-        aliases: deprecated flag names, `{old: new}`.
         user_errors: exception types reported as one line besides
             `USER_ERRORS`, or a callable returning them (to import lazily).
-    """
 
-    def parse(argv):
-        argv = rewrite_args(argv, prog, aliases)
-        if any(a in _HELP for a in argv[1:]):
-            _print_help(module, full="--helpfull" in argv)
-            sys.exit(0)
-        try:
-            return FLAGS(argv)
-        except flags.Error as error:
-            user_error(prog, error, hint="see --helpshort")
+    Returns:
+        A function of `argv` for `app.run`: extra arguments and user errors
+        end with one `prog: error: ...` line and exit status 2 (unless
+        `--traceback`); other errors propagate.
+    """
 
     def main(argv):
         try:
@@ -302,6 +298,29 @@ def run(body, prog, module, aliases=None, user_errors=()):
                 error, USER_ERRORS + tuple(extra)
             ):
                 raise
+            user_error(prog, error)
+
+    return main
+
+
+def run(main, prog, module, aliases=None):
+    """Parses `sys.argv` as tfmtl's binaries do and runs `main(argv)`.
+
+    Args:
+        main: the binary's `main(argv)`, usually from `absl_main`.
+        prog: the binary's name in error and deprecation lines.
+        module: the binary's `__name__` (for `--help`).
+        aliases: deprecated flag names, `{old: new}`.
+    """
+
+    def parse(argv):
+        argv = rewrite_args(argv, prog, aliases)
+        if any(a in _HELP for a in argv[1:]):
+            _print_help(module, full="--helpfull" in argv)
+            sys.exit(0)
+        try:
+            return FLAGS(argv)
+        except flags.Error as error:
             user_error(prog, error)
 
     app.run(main, flags_parser=parse)

@@ -101,9 +101,12 @@ def _macro_model_dir():
     return model_dir or os.environ.get("AIP_MODEL_DIR")
 
 
+_main = cli.absl_main(_run, PROG, user_errors=user_errors)
+
+
 def main():
     """Runs the binary on `sys.argv`."""
-    cli.run(_run, PROG, __name__, user_errors=user_errors)
+    cli.run(_main, PROG, __name__)
 
 
 if __name__ == "__main__":

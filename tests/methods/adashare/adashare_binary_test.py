@@ -113,6 +113,25 @@ def test_sampling_without_a_policy_is_a_one_line_error(tmp_path):
     ]
 
 
+def test_phase_is_a_deprecated_alias_of_mode(tmp_path):
+    result = _run(
+        "tfmtl.methods.adashare.main",
+        "--phase",
+        "sample",
+        f"--policy_file={tmp_path}/p.json",
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert (
+        "tfmtl.methods.adashare.main: warning: --phase is deprecated, "
+        "use --mode"
+    ) in lines
+    assert lines[-1].startswith(
+        "tfmtl.methods.adashare.main: error: FileNotFoundError: "
+        f"No learned policy at {tmp_path}/p.json"
+    )
+
+
 def _write_nyu(root, size=(12, 16), count=6):
     """Tiny files in the formatted NYUv2 layout (nyu_v2_3task.json)."""
     import numpy as np

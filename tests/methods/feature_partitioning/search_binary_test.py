@@ -160,7 +160,7 @@ def _search_binary(*args):
 def test_search_binary_runs_debug_es_and_reports_user_errors(tmp_path):
     gin_file = "gin_configs/feature_partitioning/es_debug.gin"
     out = _search_binary(
-        "--job=search",
+        "--mode=search",
         f"--gin_file={gin_file}",
         f"--gin.SEARCH_DIR='{tmp_path}'",
         "--gin.NUM_SAMPLES=128",
@@ -169,8 +169,13 @@ def test_search_binary_runs_debug_es_and_reports_user_errors(tmp_path):
     assert len(_log(tmp_path)) == 128
     best = json.loads((tmp_path / "best.json").read_text())
     assert best["num_evaluations"] == 128
+    # `--job`, the deprecated alias of `--mode`, still works.
     bad = _search_binary("--job=search", "--gin_file=missing.gin")
     assert bad.returncode == 2
+    assert (
+        "tfmtl.methods.feature_partitioning.main: warning: --job is "
+        "deprecated, use --mode"
+    ) in bad.stderr.splitlines()
     errors = [line for line in bad.stderr.splitlines() if "error:" in line]
     assert errors == [
         "tfmtl.methods.feature_partitioning.main: error: "

@@ -32,7 +32,7 @@ def test_report_reads_each_task_from_its_serving_group(tmp_path):
         str(tmp_path), [("a", "b"), ("b", "c")], serving
     )
     assert per_task == {"a": 1.0, "b": 0.5, "c": 3.0} and total == 4.5
-    with pytest.raises(FileNotFoundError, match="run --action=train"):
+    with pytest.raises(FileNotFoundError, match="run --mode=train"):
         groups.report(str(tmp_path), [("a",)], {"a": ("a",)})
 
 
@@ -104,7 +104,7 @@ def test_tag_workflow_end_to_end(tmp_path):
     ]
     trained = _python(
         "tfmtl.methods.tag.groups",
-        "--action=train",
+        "--mode=train",
         f"--groups={group_file}",
         f"--base_dir={tmp_path / 'groups'}",
         f"--gin_file={config}",
@@ -114,7 +114,7 @@ def test_tag_workflow_end_to_end(tmp_path):
     assert trained.returncode == 0, trained.stderr[-3000:]
     report = _python(
         "tfmtl.methods.tag.groups",
-        "--action=report",
+        "--mode=report",
         f"--groups={group_file}",
         f"--base_dir={tmp_path / 'groups'}",
     )
@@ -123,6 +123,30 @@ def test_tag_workflow_end_to_end(tmp_path):
     assert len(lines) == 7 and lines[-1].startswith("total")
     served = {line.split()[0] for line in lines[:-1]}
     assert served == set(tasks)
+
+
+def test_binary_action_is_a_deprecated_alias_of_mode(tmp_path):
+    _fake_run(tmp_path, ("a", "b"), {"loss/a": 1.0, "loss/b": 2.0})
+    group_file = tmp_path / "groups.json"
+    group_file.write_text(
+        json.dumps({"groups": [["a", "b"]], "serving": {"a": ["a", "b"]}})
+    )
+    args = [f"--groups={group_file}", f"--base_dir={tmp_path}"]
+    new = _python("tfmtl.methods.tag.groups", "--mode=report", *args)
+    assert new.returncode == 0, new.stderr[-3000:]
+    assert "deprecated" not in new.stderr
+    old = _python("tfmtl.methods.tag.groups", "--action", "report", *args)
+    assert old.returncode == 0, old.stderr[-3000:]
+    assert old.stdout == new.stdout and old.stdout.startswith("a ")
+    assert old.stderr.splitlines() == [
+        "tfmtl.methods.tag.groups: warning: --action is deprecated, use --mode"
+    ]
+    bad = _python("tfmtl.methods.tag.groups", "--action=report", args[1])
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[-1] == (
+        "tfmtl.methods.tag.groups: error: ValueError: "
+        "--mode=report needs --groups."
+    )
 
 
 def test_celeba_tag_config_runs_on_mock_data(tmp_path):

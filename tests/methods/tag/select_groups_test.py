@@ -107,16 +107,34 @@ BAD_ARGS = [
 ]
 
 
-def test_binary_bad_input_exits_1(tmp_path):
+def test_binary_bad_input_exits_2(tmp_path):
     affinity_file.save_affinity(tmp_path / "affinity.json", TASKS, MATRIX)
     (tmp_path / "bad.json").write_text("{not json")
     for args, message in BAD_ARGS:
         result = _binary(*(a.format(dir=tmp_path) for a in args))
-        assert result.returncode == 1, args
+        assert result.returncode == 2, args
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, result.stderr
-        assert lines[0].startswith("select_groups: error:")
+        assert lines[0].startswith("tfmtl.methods.tag.select_main: error:")
         assert message in lines[0]
+
+
+def test_binary_method_is_a_deprecated_alias_of_mode(tmp_path):
+    path = tmp_path / "affinity.json"
+    affinity_file.save_affinity(path, TASKS, MATRIX)
+    new = _binary(f"--affinity={path}", "--budget=2", "--mode=cs")
+    assert new.returncode == 0, new.stderr
+    assert new.stderr == ""
+    old = _binary(f"--affinity={path}", "--budget=2", "--method", "cs")
+    assert old.returncode == 0, old.stderr
+    assert old.stdout == new.stdout
+    assert old.stderr.splitlines() == [
+        "tfmtl.methods.tag.select_main: warning: --method is deprecated, "
+        "use --mode"
+    ]
+    bad = _binary(f"--affinity={path}", "--budget=2", "--method=hoa")
+    assert bad.returncode == 2
+    assert "--mode=hoa does not fit a 'tag' file" in bad.stderr
 
 
 def test_run_random_groups_is_seeded(tmp_path):

@@ -1,9 +1,11 @@
 r"""AdaShare's non-training phase: sample hard architectures from a policy.
 
 Usage (after policy learning with `python -m tfmtl.train`):
-  python -m tfmtl.methods.adashare.main --phase=sample \
-      --model_dir=/tmp/adashare/nyu \
+  tfmtl-adashare --mode=sample --model_dir=/tmp/adashare/nyu \
       --num_samples=8 --seed=10
+
+(or `python -m tfmtl.methods.adashare.main ...`; `--phase` is a deprecated
+alias of `--mode`, and `sample`, the only mode, is the default.)
 
 Reads `model_dir/policy/policy.json` (written by the `SavePolicy` action;
 `--policy_file=.../policy/best_policy.json` samples from the policy of the
@@ -17,27 +19,43 @@ with one error line and exit status 2.
 """
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
-# Defines --traceback (reused here) and the one-line error format.
-from tfmtl.train import one_line
+from tfmtl import cli
 
 FLAGS = flags.FLAGS
+PROG = "tfmtl.methods.adashare.main"
+MODES = ("sample",)
 
-flags.DEFINE_enum("phase", "sample", ["sample"], "What to run.")
-flags.DEFINE_string("model_dir", None, "The policy-learning run.")
-flags.DEFINE_string(
-    "policy_file", None, "Policy JSON (default model_dir/policy/policy.json)."
+cli.define_common(__name__)
+cli.define_mode(__name__, MODES, default="sample")
+cli.define(__name__, "string", "model_dir", None, "The policy-learning run.")
+cli.define(
+    __name__,
+    "string",
+    "policy_file",
+    None,
+    "Policy JSON (default model_dir/policy/policy.json).",
 )
-flags.DEFINE_string(
-    "output_dir", None, "Where samples go (default model_dir/policy)."
+cli.define(
+    __name__,
+    "string",
+    "output_dir",
+    None,
+    "Where samples go (default model_dir/policy).",
 )
-flags.DEFINE_integer(
-    "num_samples", 8, "Architectures to sample.", lower_bound=1
+cli.define(
+    __name__,
+    "integer",
+    "num_samples",
+    8,
+    "Architectures to sample.",
+    lower_bound=1,
 )
-flags.DEFINE_integer("seed", 0, "Seed of the first sample (then +1 each).")
+cli.define(
+    __name__, "integer", "seed", 0, "Seed of the first sample (then +1 each)."
+)
 
 
 def sample_architectures(policy_file, output_dir, num_samples=8, seed=0):
@@ -87,34 +105,28 @@ def sample_architectures(policy_file, output_dir, num_samples=8, seed=0):
     return paths
 
 
-def _main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def _run():
+    cli.check_mode(MODES, default="sample")
     if not FLAGS.model_dir and not FLAGS.policy_file:
-        raise app.UsageError("--model_dir or --policy_file is required.")
+        raise ValueError("--model_dir or --policy_file is required.")
     policy_dir = os.path.join(FLAGS.model_dir or "", "policy")
     policy_file = FLAGS.policy_file or os.path.join(policy_dir, "policy.json")
     output_dir = FLAGS.output_dir or (
         policy_dir if FLAGS.model_dir else os.path.dirname(policy_file)
     )
-    try:
-        paths = sample_architectures(
-            policy_file, output_dir, FLAGS.num_samples, FLAGS.seed
-        )
-    except (ValueError, OSError, KeyError) as error:
-        if FLAGS.traceback:
-            raise
-        print(
-            f"tfmtl.methods.adashare.main: error: {one_line(error)}",
-            file=sys.stderr,
-        )
-        sys.exit(2)
+    paths = sample_architectures(
+        policy_file, output_dir, FLAGS.num_samples, FLAGS.seed
+    )
     for path in paths:
         print(path)
 
 
+_main = cli.absl_main(_run, PROG)
+
+
 def main():
-    app.run(_main)
+    """Runs the binary on `sys.argv`."""
+    cli.run(_main, PROG, __name__, aliases={"phase": "mode"})
 
 
 if __name__ == "__main__":

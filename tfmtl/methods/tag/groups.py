@@ -3,25 +3,24 @@ r"""Stages (c) and (d) of the TAG workflow, and HOA's pairwise runs.
 Train one network per selected group, then read each task out of the group
 that serves it:
 
-  python -m tfmtl.methods.tag.groups --action=train \
-      --groups=/tmp/tag/all/groups.json \
+  tfmtl-tag-groups --mode=train --groups=/tmp/tag/all/groups.json \
       --base_dir=/tmp/tag/groups --gin_file=gin_configs/tag/synthetic_tag.gin
-  python -m tfmtl.methods.tag.groups --action=report \
-      --groups=/tmp/tag/all/groups.json \
+  tfmtl-tag-groups --mode=report --groups=/tmp/tag/all/groups.json \
       --base_dir=/tmp/tag/groups
 
 Higher-order approximation (HOA): train every task alone and every pair, then
-turn their validation losses into an affinity file for `select_groups
---method=hoa`:
+turn their validation losses into an affinity file for `tfmtl-select-groups
+--mode=hoa`:
 
-  python -m tfmtl.methods.tag.groups --action=train_pairs --tasks=a,b,c \
+  tfmtl-tag-groups --mode=train_pairs --tasks=a,b,c \
       --base_dir=/tmp/hoa --gin_file=...
-  python -m tfmtl.methods.tag.groups --action=hoa_matrix --tasks=a,b,c \
-      --base_dir=/tmp/hoa
+  tfmtl-tag-groups --mode=hoa_matrix --tasks=a,b,c --base_dir=/tmp/hoa
 
-Each training run is `python -m tfmtl.train --mode=train_and_evaluate` in a
-subprocess with `TASK_NAMES` and `MODEL_DIR` bound (extra `--gin_bindings`
-are forwarded), so a run that was interrupted resumes from its checkpoints
+(or `python -m tfmtl.methods.tag.groups ...`; `--action` is a deprecated
+alias of `--mode`). Each training run is `python -m tfmtl train
+--mode=train_and_evaluate` in a subprocess with `TASK_NAMES` and
+`MODEL_DIR` bound (extra `--gin_bindings`, or `--gin.NAME=VALUE`, are
+forwarded), so a run that was interrupted resumes from its checkpoints
 when the command is repeated, and finished runs are skipped.
 """
 
@@ -31,12 +30,33 @@ import os
 import subprocess
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from tfmtl import cli
 from tfmtl.methods.tag.affinity_file import save_affinity
 
-ACTIONS = ("train", "report", "train_pairs", "hoa_matrix")
+FLAGS = flags.FLAGS
+PROG = "tfmtl.methods.tag.groups"
+MODES = ("train", "report", "train_pairs", "hoa_matrix")
 _DEFAULT_METRIC = "loss/{task}"
+
+cli.define_common(__name__)
+cli.define_mode(__name__, MODES)
+cli.define(
+    __name__, "string", "groups", None, "groups.json from select_groups."
+)
+cli.define(__name__, "list", "tasks", None, "Tasks (train_pairs / hoa_matrix).")
+cli.define(
+    __name__, "string", "base_dir", None, "Directory holding one run each."
+)
+cli.define_gin_flags(__name__)
+cli.define(
+    __name__,
+    "string",
+    "metric",
+    _DEFAULT_METRIC,
+    "Result key per task ({task} is replaced).",
+)
 
 
 def run_dir(base_dir, tasks):
@@ -68,7 +88,7 @@ def train(base_dir, runs, gin_files, bindings, python=sys.executable):
         if results(base_dir, tasks) is not None:
             print(f"skip {'+'.join(tasks)}: already evaluated")
             continue
-        command = [python, "-m", "tfmtl.train", "--mode=train_and_evaluate"]
+        command = [python, "-m", "tfmtl", "train", "--mode=train_and_evaluate"]
         command += [f"--gin_file={f}" for f in gin_files]
         command += [f"--gin_bindings={b}" for b in bindings]
         command += [
@@ -91,7 +111,7 @@ def report(base_dir, groups, serving, metric=_DEFAULT_METRIC):
     if missing:
         raise FileNotFoundError(
             f"No evaluation results for groups {missing} under {base_dir}; "
-            "run --action=train first."
+            "run --mode=train first."
         )
     per_task = {}
     for task, group in serving.items():
@@ -124,64 +144,47 @@ def hoa_matrix(base_dir, tasks, metric=_DEFAULT_METRIC):
             if values is None:
                 raise FileNotFoundError(
                     f"Run {'+'.join(run)} has no results under {base_dir}; "
-                    "run --action=train_pairs first."
+                    "run --mode=train_pairs first."
                 )
             row.append(values[metric.format(task=target)])
         matrix.append(row)
     return matrix
 
 
-def _define_flags():
-    flags.DEFINE_enum("action", None, ACTIONS, "What to do.")
-    flags.DEFINE_string("groups", None, "groups.json from select_groups.")
-    flags.DEFINE_list("tasks", None, "Tasks (train_pairs / hoa_matrix).")
-    flags.DEFINE_string("base_dir", None, "Directory holding one run each.")
-    flags.DEFINE_multi_string("gin_file", [], "Gin files of every run.")
-    flags.DEFINE_multi_string("gin_bindings", [], "Extra gin bindings.")
-    flags.DEFINE_string(
-        "metric", _DEFAULT_METRIC, "Result key per task ({task} is replaced)."
-    )
+def _run():
+    fl = FLAGS
+    if not fl.mode or not fl.base_dir:
+        raise ValueError("--mode and --base_dir are required.")
+    cli.check_mode(MODES)
+    if fl.mode in ("train", "report"):
+        if not fl.groups:
+            raise ValueError(f"--mode={fl.mode} needs --groups.")
+        groups, serving = load_groups(fl.groups)
+    elif not fl.tasks:
+        raise ValueError(f"--mode={fl.mode} needs --tasks.")
+    if fl.mode == "train":
+        train(fl.base_dir, groups, fl.gin_file, fl.gin_bindings)
+    elif fl.mode == "train_pairs":
+        train(fl.base_dir, pair_runs(fl.tasks), fl.gin_file, fl.gin_bindings)
+    elif fl.mode == "report":
+        per_task, total = report(fl.base_dir, groups, serving, fl.metric)
+        for task, value in per_task.items():
+            print(f"{task:<24}{value:>12.6g}   from {'+'.join(serving[task])}")
+        print(f"{'total':<24}{total:>12.6g}")
+    else:
+        matrix = hoa_matrix(fl.base_dir, fl.tasks, fl.metric)
+        path = os.path.join(fl.base_dir, "hoa_affinity.json")
+        save_affinity(path, list(fl.tasks), matrix, kind="hoa")
+        print(f"wrote {path}")
 
 
-def main(argv):
-    del argv
-    fl = flags.FLAGS
-    try:
-        if not fl.action or not fl.base_dir:
-            raise ValueError("--action and --base_dir are required.")
-        if fl.action in ("train", "report"):
-            if not fl.groups:
-                raise ValueError(f"--action={fl.action} needs --groups.")
-            groups, serving = load_groups(fl.groups)
-        elif not fl.tasks:
-            raise ValueError(f"--action={fl.action} needs --tasks.")
-        if fl.action == "train":
-            train(fl.base_dir, groups, fl.gin_file, fl.gin_bindings)
-        elif fl.action == "train_pairs":
-            train(
-                fl.base_dir, pair_runs(fl.tasks), fl.gin_file, fl.gin_bindings
-            )
-        elif fl.action == "report":
-            per_task, total = report(fl.base_dir, groups, serving, fl.metric)
-            for task, value in per_task.items():
-                print(
-                    f"{task:<24}{value:>12.6g}   from {'+'.join(serving[task])}"
-                )
-            print(f"{'total':<24}{total:>12.6g}")
-        else:
-            matrix = hoa_matrix(fl.base_dir, fl.tasks, fl.metric)
-            path = os.path.join(fl.base_dir, "hoa_affinity.json")
-            save_affinity(path, list(fl.tasks), matrix, kind="hoa")
-            print(f"wrote {path}")
-    except (ValueError, OSError, KeyError, subprocess.CalledProcessError) as e:
-        from tfmtl.train import one_line
+_main = cli.absl_main(_run, PROG)
 
-        print(
-            f"tfmtl.methods.tag.groups: error: {one_line(e)}", file=sys.stderr
-        )
-        sys.exit(2)
+
+def main():
+    """Runs the binary on `sys.argv`."""
+    cli.run(_main, PROG, __name__, aliases={"action": "mode"})
 
 
 if __name__ == "__main__":
-    _define_flags()
-    app.run(main)
+    main()

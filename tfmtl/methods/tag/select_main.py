@@ -1,27 +1,46 @@
 r"""Picks task groups (networks) from an affinity matrix: TAG's selection step.
 
 Usage:
-  python -m tfmtl.methods.tag.select_main \
-      --affinity=<model_dir>/affinity.json \
-      --budget=3 [--method=tag|cs|hoa|rg] [--seed=0] [--output=groups.json]
+  tfmtl-select-groups --affinity=<model_dir>/affinity.json \
+      --budget=3 [--mode=tag|cs|hoa|rg] [--seed=0] [--output=groups.json]
 
-Prints the groups, the group serving each task and the total (mean) score,
-and writes them to `groups.json` next to the affinity file (or `--output`).
-`--method` defaults to the file's `kind`; `rg` draws random groups (seeded)
-and scores them with the file's kind. Bad input (a missing or malformed
-file, a budget outside [1, number of tasks]) ends with one error line and
-exit status 1.
+(or `python -m tfmtl.methods.tag.select_main ...`). Prints the groups, the
+group serving each task and the total (mean) score, and writes them to
+`groups.json` next to the affinity file (or `--output`). `--mode` (the
+selection method; `--method` is its deprecated alias) defaults to the
+file's `kind`; `rg` draws random groups (seeded) and scores them with the
+file's kind. Bad input (a missing or malformed file, a budget outside [1,
+number of tasks]) ends with one error line and exit status 2.
 """
 
 import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
+from tfmtl import cli
 from tfmtl.methods.tag import affinity_file, network_selection
 
 FLAGS = flags.FLAGS
+PROG = "tfmtl.methods.tag.select_main"
+MODES = ("tag", "cs", "hoa", "rg")
+
+cli.define_common(__name__)
+cli.define_mode(__name__, MODES, help_text="Default: the file's kind.")
+cli.define(
+    __name__, "string", "affinity", None, "affinity.json written by training."
+)
+cli.define(
+    __name__, "integer", "budget", None, "Maximum number of groups (networks)."
+)
+cli.define(__name__, "integer", "seed", 0, "Seed for --mode=rg.")
+cli.define(
+    __name__,
+    "string",
+    "output",
+    None,
+    "Default: groups.json beside --affinity.",
+)
 
 
 def run(affinity_path, budget, method=None, seed=0, output=None):
@@ -34,7 +53,7 @@ def run(affinity_path, budget, method=None, seed=0, output=None):
     kind = meta["kind"]
     method = method or kind
     if (method == "hoa") != (kind == "hoa") and method != "rg":
-        raise ValueError(f"--method={method} does not fit a {kind!r} file")
+        raise ValueError(f"--mode={method} does not fit a {kind!r} file")
     score_method = kind if method == "rg" else method
     if not 1 <= budget <= len(tasks):
         raise ValueError(
@@ -81,32 +100,21 @@ def run(affinity_path, budget, method=None, seed=0, output=None):
     return "\n".join(lines)
 
 
-def main(argv):
-    del argv  # Unused.
-    try:
-        report = run(
-            FLAGS.affinity, FLAGS.budget, FLAGS.method, FLAGS.seed, FLAGS.output
-        )
-    except (OSError, ValueError) as e:
-        print(f"select_groups: error: {e}", file=sys.stderr)
-        return 1
-    print(report)
-    return 0
+def _run():
+    if FLAGS.mode is not None:
+        cli.check_mode(MODES)
+    print(
+        run(FLAGS.affinity, FLAGS.budget, FLAGS.mode, FLAGS.seed, FLAGS.output)
+    )
 
 
-def define_flags():
-    """Defines the flags; kept out of import so tests can import `run`."""
-    flags.DEFINE_string("affinity", None, "affinity.json written by training.")
-    flags.DEFINE_integer("budget", None, "Maximum number of groups (networks).")
-    flags.DEFINE_enum(
-        "method", None, ["tag", "cs", "hoa", "rg"], "Default: the file's kind."
-    )
-    flags.DEFINE_integer("seed", 0, "Seed for --method=rg.")
-    flags.DEFINE_string(
-        "output", None, "Default: groups.json beside --affinity."
-    )
+_main = cli.absl_main(_run, PROG)
+
+
+def main():
+    """Runs the binary on `sys.argv`."""
+    cli.run(_main, PROG, __name__, aliases={"method": "mode"})
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    main()

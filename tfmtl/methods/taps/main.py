@@ -3,31 +3,44 @@ r"""Exports and draws a trained TAPS model (training uses `tfmtl.train`).
 Usage:
   python -m tfmtl.train --gin_file=gin_configs/taps/smoke_sequential.gin \
       --gin.MODEL_DIR="'/tmp/taps'" --mode=export
-  python -m tfmtl.methods.taps.main --model_dir=/tmp/taps
+  tfmtl-taps --model_dir=/tmp/taps
 
-reads `<model_dir>/export/model.keras` (or `--model`) and writes to
-`--output_dir` (default `<model_dir>/export/taps`): the compact per-task
-export (`compact/`: base + sparse deltas, reload with
-`tfmtl.methods.taps.load_compact`), merged per-task models
-(`merged/merged_<task>.keras`), `layers.png` (tasks x gated layers, tuned
-layers dark) and `summary.json` (% layers tuned, % parameters changed,
-stored delta parameters). Bad input ends with one error line and exit 2.
+(or `python -m tfmtl.methods.taps.main ...`; `--mode=export`, the only
+mode, is the default) reads `<model_dir>/export/model.keras` (or
+`--model`) and writes to `--output_dir` (default
+`<model_dir>/export/taps`): the compact per-task export (`compact/`: base +
+sparse deltas, reload with `tfmtl.methods.taps.load_compact`), merged
+per-task models (`merged/merged_<task>.keras`), `layers.png` (tasks x gated
+layers, tuned layers dark) and `summary.json` (% layers tuned, %
+parameters changed, stored delta parameters). Bad input ends with one
+error line and exit status 2.
 """
 
 import json
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
-from tfmtl.train import one_line
+from tfmtl import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model_dir", None, "Run directory of a TAPS model.")
-flags.DEFINE_string("model", None, "A TAPS `.keras` file (overrides).")
-flags.DEFINE_string("output_dir", None, "Destination of the exports.")
-flags.DEFINE_bool("merged", True, "Also write merged per-task models.")
-# `--traceback` is defined by tfmtl.train (imported for `one_line`).
+PROG = "tfmtl.methods.taps.main"
+MODES = ("export",)
+
+cli.define_common(__name__)
+cli.define_mode(__name__, MODES, default="export")
+cli.define(
+    __name__, "string", "model_dir", None, "Run directory of a TAPS model."
+)
+cli.define(
+    __name__, "string", "model", None, "A TAPS `.keras` file (overrides)."
+)
+cli.define(
+    __name__, "string", "output_dir", None, "Destination of the exports."
+)
+cli.define(
+    __name__, "bool", "merged", True, "Also write merged per-task models."
+)
 
 
 def export_all(model_path, output_dir, merged=True):
@@ -61,37 +74,31 @@ def export_all(model_path, output_dir, merged=True):
     return summary
 
 
-def _main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+def _run():
+    cli.check_mode(MODES, default="export")
     if not (FLAGS.model or FLAGS.model_dir):
-        raise app.UsageError("Give --model_dir or --model.")
+        raise ValueError("Give --model_dir or --model.")
     model = FLAGS.model or os.path.join(
         FLAGS.model_dir, "export", "model.keras"
     )
     output_dir = FLAGS.output_dir or os.path.join(
         os.path.dirname(model), "taps"
     )
-    try:
-        if not os.path.exists(model):
-            raise FileNotFoundError(
-                f"No TAPS model at {model}; export the run first with "
-                "`python -m tfmtl.train ... --mode=export`."
-            )
-        summary = export_all(model, output_dir, FLAGS.merged)
-    except (ValueError, OSError, KeyError) as error:
-        if FLAGS.traceback:
-            raise
-        print(
-            f"tfmtl.methods.taps.main: error: {one_line(error)}",
-            file=sys.stderr,
+    if not os.path.exists(model):
+        raise FileNotFoundError(
+            f"No TAPS model at {model}; export the run first with "
+            "`python -m tfmtl.train ... --mode=export`."
         )
-        sys.exit(2)
+    summary = export_all(model, output_dir, FLAGS.merged)
     print(json.dumps({"output_dir": output_dir, **summary["layers_tuned"]}))
 
 
+_main = cli.absl_main(_run, PROG)
+
+
 def main():
-    app.run(_main)
+    """Runs the binary on `sys.argv`."""
+    cli.run(_main, PROG, __name__)
 
 
 if __name__ == "__main__":
