@@ -1,6 +1,6 @@
 """tfmtl: efficient multi-task learning with TensorFlow 2 and Keras 3.
 
-One model (`tfmtl.models.MultiTaskModel`) and one trainer
+One model (`tfmtl.models.multitask_model.MultiTaskModel`) and one trainer
 (`tfmtl.trainers.Controller`); methods plug in a sharing module, a loss
 weighting, a schedule, actions and an outer loop. See `docs/design.md`.
 """

@@ -58,8 +58,9 @@ class CelebA(DataSource):
     ```
 
     Reference:
-        TAG, `tag/celeba/CelebA.ipynb` (see /work/shared/reference/tag.md
-        section 2.1).
+        TAG (Fifty et al., NeurIPS 2021), `tag/celeba/CelebA.ipynb` in
+        github.com/google-research/google-research: the official TFDS
+        splits, 64x64 bilinear resize, no augmentation, 9 attributes.
     """
 
     def __init__(

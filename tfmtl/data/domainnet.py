@@ -60,7 +60,10 @@ class DomainNet(DataSource):
     ```
 
     Reference:
-        /work/shared/reference/adashare_taps.md, B2.
+        DomainNet (Peng et al., ICCV 2019) in the layout TAPS uses
+        (github.com/MattWallingford/TAPS):
+        `DomainNet/{clipart,infograph,painting,quickdraw,real,sketch}/`
+        `{train,test}/<class>/`, 345 classes per domain.
     """
 
     def __init__(

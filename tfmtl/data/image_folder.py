@@ -83,8 +83,9 @@ class ImageFolder(DataSource):
     ```
 
     Reference:
-        TAPS data layout (`<dataset>/{train,test}/<class>/`), see
-        /work/shared/reference/adashare_taps.md B2.
+        TAPS data layout (`<dataset>/{train,test}/<class>/`, a torchvision
+        `ImageFolder` per split), as in github.com/MattWallingford/TAPS for
+        the ImageNet-to-Sketch datasets.
     """
 
     def __init__(self, root, task="label", image_size=224, splits=None):

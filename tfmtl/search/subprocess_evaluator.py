@@ -29,7 +29,7 @@ class SubprocessEvaluator:
 
     Args:
         command: Argument list of the child (e.g. `python -m
-            tfmtl.methods.feature_partitioning.main --job=distill
+            tfmtl.methods.feature_partitioning.main --mode=distill
             --gin_file=...`).
         search_dir: The search's directory.
         prepare: Callable `(params, directory) -> list of str`.
