@@ -1,4 +1,4 @@
-"""`tfmtl.cli` and the command line of every binary, in subprocesses."""
+"""`tfmtl.cli`, the `tfmtl` command and every binary's command line."""
 
 import configparser
 import importlib
@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import tfmtl.__main__ as tfmtl_command
 from tfmtl import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,22 +46,24 @@ def test_console_scripts_are_the_cli_commands():
     scripts = dict(
         (s.strip() for s in line.split("=")) for line in lines if line.strip()
     )
-    assert set(scripts) == {"tfmtl"} | {f"tfmtl-{c}" for c in cli.COMMANDS}
+    assert set(scripts) == {"tfmtl"} | {
+        f"tfmtl-{c}" for c in tfmtl_command.COMMANDS
+    }
     for script, target in scripts.items():
         module, _, name = target.partition(":")
-        assert module == "tfmtl.cli", script
-        assert callable(getattr(cli, name)), script
+        assert module == "tfmtl.__main__", script
+        assert callable(getattr(tfmtl_command, name)), script
         if script != "tfmtl":
             assert name == script[len("tfmtl-") :].replace("-", "_")
-    for module in cli.COMMANDS.values():
+    for module in tfmtl_command.COMMANDS.values():
         assert callable(importlib.import_module(module).main), module
 
 
 def test_every_binary_answers_helpshort(tmp_path):
     # What each console script runs (`tfmtl <command>`), and each module;
     # from outside the repository. Four at a time: TensorFlow is slow to load.
-    commands = [("tfmtl", c) for c in cli.COMMANDS]
-    commands += [(m,) for m in cli.COMMANDS.values()]
+    commands = [("tfmtl", c) for c in tfmtl_command.COMMANDS]
+    commands += [(m,) for m in tfmtl_command.COMMANDS.values()]
     results = {}
     for i in range(0, len(commands), 4):
         procs = {
@@ -72,7 +75,7 @@ def test_every_binary_answers_helpshort(tmp_path):
             results[c] = proc.returncode, out, err
     for command, (returncode, out, err) in results.items():
         assert returncode == 0, (command, err[-2000:])
-        module = cli.COMMANDS.get(command[-1], command[0])
+        module = tfmtl_command.COMMANDS.get(command[-1], command[0])
         doc = importlib.import_module(module).__doc__
         assert out.startswith(doc.split("\n")[0]), command
         assert "  --mode: <" in out and "  --[no]traceback:" in out, command
