@@ -192,8 +192,10 @@ class Partition:
         Args:
             identifier: A `Partition`; `"share_all"`, `"independent"`,
                 `"share_fwd_only"`, `"share_fixed:<amount>"`,
-                `"random:<seed>"`; a dict with "forward" and "backward";
-                or the path of a JSON file holding such a dict.
+                `"random:<seed>"`; a dict with "forward" and "backward",
+                or a search summary (its "best_partition"); or the path
+                of a JSON file holding either, such as a search's
+                `best.json`.
             num_tasks: Number of tasks the partition must describe.
 
         Returns:
@@ -201,6 +203,15 @@ class Partition:
         """
         if isinstance(identifier, Partition):
             partition = identifier
+        elif isinstance(identifier, dict) and "forward" not in identifier:
+            # A search summary (`best.json` of `SearchRunner`).
+            if identifier.get("best_partition") is None:
+                raise ValueError(
+                    "Not a partition: a dict needs 'forward' and "
+                    "'backward', or a search summary a 'best_partition' "
+                    f"(none found yet?); keys: {sorted(identifier)}."
+                )
+            return cls.get(identifier["best_partition"], num_tasks)
         elif isinstance(identifier, dict):
             partition = cls(
                 identifier["forward"],
