@@ -1,6 +1,8 @@
 """Distillation scores rank partitions (synthetic data, tiny teachers)."""
 
 import keras
+import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfmtl import tasks as tasks_lib
@@ -39,11 +41,19 @@ def _teacher(source, task, steps=60):
     return model
 
 
-def test_distillation_ranks_good_partition_above_bad():
-    source = SyntheticScenes(
+@pytest.fixture(scope="module")
+def source():
+    return SyntheticScenes(
         image_size=16, num_train=512, num_validation=128, num_test=16
     )
-    teachers = {t: _teacher(source, t) for t in TASKS}
+
+
+@pytest.fixture(scope="module")
+def teachers(source):
+    return {t: _teacher(source, t) for t in TASKS}
+
+
+def test_distillation_ranks_good_partition_above_bad(source, teachers):
     scorer = Distillation(
         teachers,
         source,
@@ -63,3 +73,25 @@ def test_distillation_ranks_good_partition_above_bad():
     for t in TASKS:
         assert 0.0 <= bad[f"accuracy/{t}"] <= 1.0
         assert bad[f"loss/{t}"] > good[f"loss/{t}"]
+
+
+def test_every_task_drops_its_rate_at_the_global_step(source, teachers):
+    """The reference (`main.py::train`) divides the rate of every optimizer
+    by 10 after global step `drop_learning_rate` (2,000 of 3,000 steps),
+    although with N tasks in turn each optimizer takes only 1 / N of the
+    steps."""
+    scorer = Distillation(
+        teachers,
+        source,
+        steps=10,
+        batch_size=4,
+        learning_rate=0.05,
+        lr_drop_step=6,
+        eval_examples=8,
+    )
+    scorer.distil(Partition.share_all(2))
+    for task in TASKS:
+        optimizer = scorer.optimizers[task]
+        # 5 steps each, fewer than the drop step: the global step decides.
+        assert int(optimizer.iterations) == 5
+        np.testing.assert_allclose(float(optimizer.learning_rate), 0.005)

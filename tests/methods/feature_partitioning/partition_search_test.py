@@ -111,7 +111,9 @@ def test_search_is_replayable():
 
 
 def test_grid_search_enumerates_grid():
-    grid = PartitionGridSearch(2, steps=3, dims=[0, 2], fill=1.0, batch_size=4)
+    grid = PartitionGridSearch(
+        2, steps=3, space="vector", dims=[0, 2], fill=1.0, batch_size=4
+    )
     seen = []
     while not grid.done:
         batch = grid.ask()

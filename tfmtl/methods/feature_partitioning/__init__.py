@@ -12,7 +12,9 @@
   `tfmtl.train` checkpoint) and freeze all but the last stage.
 * `AccuracySampledTask` + `UpdateTaskSampling`: one task per step, sampled
   by `(1 - acc + b)^(1/T)` of the running training accuracy (or the last
-  evaluation's); `per_task_optimizers`: one optimizer per task.
+  evaluation's); `per_task_optimizers`: one optimizer per task;
+  `GlobalStepDecay` + `BindGlobalStep`: their learning rates dropped at a
+  global step (not each optimizer's own step count).
 * `distillation.Distillation`: scores a partition for the outer search
   (`partition_es.py`, `partition_random_search.py`,
   `partition_grid_search.py`, run by `tfmtl.search.SearchRunner`;
@@ -22,8 +24,14 @@
 from tfmtl.methods.feature_partitioning.accuracy_sampled_task import (
     AccuracySampledTask,
 )
+from tfmtl.methods.feature_partitioning.bind_global_step import (
+    BindGlobalStep,
+)
 from tfmtl.methods.feature_partitioning.feature_partitioning import (
     FeaturePartitioning,
+)
+from tfmtl.methods.feature_partitioning.global_step_decay import (
+    GlobalStepDecay,
 )
 from tfmtl.methods.feature_partitioning.masked_conv2d import MaskedConv2D
 from tfmtl.methods.feature_partitioning.partition import Partition
@@ -42,7 +50,9 @@ from tfmtl.methods.feature_partitioning.update_task_sampling import (
 
 __all__ = [
     "AccuracySampledTask",
+    "BindGlobalStep",
     "FeaturePartitioning",
+    "GlobalStepDecay",
     "MaskedConv2D",
     "Partition",
     "PartitionedResNet",

@@ -11,6 +11,9 @@ from tfmtl.data.pipeline import make_dataset
 from tfmtl.methods.feature_partitioning.feature_partitioning import (
     FeaturePartitioning,
 )
+from tfmtl.methods.feature_partitioning.global_step_decay import (
+    GlobalStepDecay,
+)
 
 
 class Distillation:
@@ -40,8 +43,8 @@ class Distillation:
         learning_rate: SGD learning rate (reference 1.0).
         momentum: Nesterov momentum (reference 0.9).
         weight_decay: L2 on the kernels a task may update (reference 1e-5).
-        lr_drop_step: Step at which the learning rate drops 10x
-            (reference 2,000).
+        lr_drop_step: Global step (all tasks' steps together) after which
+            every task's learning rate drops 10x (reference 2,000).
         eval_examples: Scoring examples per task (reference 3,000).
         eval_batch_size: Scoring batch.
         reference: Dict task -> accuracy that scores 1 (default: the
@@ -104,6 +107,7 @@ class Distillation:
         first = next(iter(self.teachers.values())).sharing
         self.widths, self.blocks = first.widths, first.blocks_per_stage
         self._teacher_accuracy = None
+        self.optimizers = {}  # task -> optimizer of the last `distil`
 
     def _split(self, split, task):
         return split[task] if isinstance(split, dict) else split
@@ -190,14 +194,21 @@ class Distillation:
     def distil(self, partition):
         """Trains a student for `partition`; returns it and the last losses."""
         student = self._student(partition)
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [self.lr_drop_step], [self.learning_rate, self.learning_rate / 10]
+        # The reference drops every task's rate at the same global step
+        # (`main.py::train`); each optimizer here counts only its own task's
+        # steps (1 / N of them), so the schedule reads the global step.
+        global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        schedule = GlobalStepDecay(
+            [self.lr_drop_step],
+            [self.learning_rate, self.learning_rate / 10],
+            global_step,
         )
-        fns, iterators = {}, {}
+        fns, iterators, self.optimizers = {}, {}, {}
         for index, task in enumerate(self.task_names):
             optimizer = keras.optimizers.SGD(
                 schedule, momentum=self.momentum, nesterov=True
             )
+            self.optimizers[task] = optimizer
             variables = self._task_variables(student, index)
             optimizer.build(variables)
             fns[task] = self._train_fn(
@@ -208,6 +219,7 @@ class Distillation:
             )
         losses = {}
         for step in range(self.steps):
+            global_step.assign(step)
             task = self.task_names[step % len(self.task_names)]
             images = next(iterators[task])["image"]
             losses[task] = float(fns[task](images))

@@ -20,6 +20,15 @@ import json
 
 import numpy as np
 
+from tfmtl.methods.feature_partitioning.mask_solver import (
+    fixed_share_masks,
+    solve_masks,
+)
+from tfmtl.methods.feature_partitioning.partition_feasibility import (
+    check_feasible,
+    relative_matrices,
+)
+
 _ROUND = 1e-3
 
 
@@ -36,6 +45,9 @@ class Partition:
         backward: [N, N] array in [0, 1] (diagonal: share of the read
             channels a task updates; upper triangle: relative backward
             overlap).
+        fixed_share: When set, `masks` builds the reference's
+            `share_fixed` masks directly (this fraction shared by all
+            tasks) instead of solving for the matrices.
 
     Example:
     >>> p = Partition.independent(3)
@@ -48,7 +60,7 @@ class Partition:
         Architectures", arXiv:1908.04339.
     """
 
-    def __init__(self, forward, backward):
+    def __init__(self, forward, backward, fixed_share=None):
         forward = np.asarray(forward, dtype=np.float64)
         backward = np.asarray(backward, dtype=np.float64)
         if forward.ndim != 2 or forward.shape[0] != forward.shape[1]:
@@ -63,6 +75,7 @@ class Partition:
         # Only the upper triangle and diagonal matter: symmetrise them.
         self.forward = np.triu(forward) + np.triu(forward, 1).T
         self.backward = np.triu(backward) + np.triu(backward, 1).T
+        self.fixed_share = None if fixed_share is None else float(fixed_share)
 
     @property
     def num_tasks(self):
@@ -134,9 +147,11 @@ class Partition:
     def share_fixed(cls, num_tasks, share_amt):
         """A fraction `share_amt` shared by all, the rest split evenly.
 
-        # compat: the reference builds these masks directly; here they are
-        # requested through the matrices and realised by the solver (exact
-        # pairwise overlaps, the common block itself is not enforced).
+        The matrices describe the nominal fractions; `masks` builds the
+        reference's masks directly (`fixed_share_masks`): a private block
+        of `floor(C (1 - share_amt) / N)` channels per task and the
+        remaining channels common to all, so the common block is exact (the
+        solver only targets pairwise overlaps, in expectation).
         """
         d = share_amt + (1.0 - share_amt) / num_tasks
         lo, hi = max(0.0, 2 * d - 1.0), d
@@ -144,7 +159,7 @@ class Partition:
         fwd = np.full((num_tasks, num_tasks), float(np.clip(r, 0, 1)))
         np.fill_diagonal(fwd, d)
         bwd = np.ones((num_tasks, num_tasks))
-        return cls(fwd, bwd)
+        return cls(fwd, bwd, fixed_share=share_amt)
 
     @classmethod
     def random(cls, num_tasks, rng=None):
@@ -168,34 +183,7 @@ class Partition:
         describe a hand-made partition or to test the solver on jointly
         realisable targets.
         """
-        forward = np.asarray(forward, np.float64)
-        backward = np.asarray(backward, np.float64) * forward
-        channels = forward.shape[1]
-        d = forward.sum(1) / channels
-        o = forward @ forward.T / channels
-        b = backward.sum(1) / channels
-        ob = backward @ backward.T / channels
-
-        def relative(value, lo, hi):
-            span = hi - lo
-            safe = np.where(span > 1e-12, span, 1.0)
-            return np.where(span > 1e-12, (value - lo) / safe, 0.0)
-
-        fwd = relative(
-            o,
-            np.maximum(0.0, d[:, None] + d[None, :] - 1.0),
-            np.minimum(d[:, None], d[None, :]),
-        )
-        np.fill_diagonal(fwd, d)
-        bwd = relative(
-            ob,
-            np.maximum(
-                0.0, b[:, None] + b[None, :] - d[:, None] - d[None, :] + o
-            ),
-            np.minimum(o, np.minimum(b[:, None], b[None, :])),
-        )
-        np.fill_diagonal(bwd, np.where(d > 0, b / np.maximum(d, 1e-12), 1.0))
-        return cls(np.clip(fwd, 0, 1), np.clip(bwd, 0, 1))
+        return cls(*relative_matrices(forward, backward))
 
     @classmethod
     def get(cls, identifier, num_tasks):
@@ -204,8 +192,10 @@ class Partition:
         Args:
             identifier: A `Partition`; `"share_all"`, `"independent"`,
                 `"share_fwd_only"`, `"share_fixed:<amount>"`,
-                `"random:<seed>"`; a dict with "forward" and "backward";
-                or the path of a JSON file holding such a dict.
+                `"random:<seed>"`; a dict with "forward" and "backward",
+                or a search summary (its "best_partition"); or the path
+                of a JSON file holding either, such as a search's
+                `best.json`.
             num_tasks: Number of tasks the partition must describe.
 
         Returns:
@@ -213,8 +203,21 @@ class Partition:
         """
         if isinstance(identifier, Partition):
             partition = identifier
+        elif isinstance(identifier, dict) and "forward" not in identifier:
+            # A search summary (`best.json` of `SearchRunner`).
+            if identifier.get("best_partition") is None:
+                raise ValueError(
+                    "Not a partition: a dict needs 'forward' and "
+                    "'backward', or a search summary a 'best_partition' "
+                    f"(none found yet?); keys: {sorted(identifier)}."
+                )
+            return cls.get(identifier["best_partition"], num_tasks)
         elif isinstance(identifier, dict):
-            partition = cls(identifier["forward"], identifier["backward"])
+            partition = cls(
+                identifier["forward"],
+                identifier["backward"],
+                identifier.get("fixed_share"),
+            )
         elif isinstance(identifier, str) and identifier.endswith(".json"):
             with open(identifier) as f:
                 return cls.get(json.load(f), num_tasks)
@@ -239,10 +242,13 @@ class Partition:
         return partition
 
     def get_config(self):
-        return {
+        config = {
             "forward": self.forward.tolist(),
             "backward": self.backward.tolist(),
         }
+        if self.fixed_share is not None:
+            config["fixed_share"] = self.fixed_share
+        return config
 
     # ----------------------------------------------------- absolute values
     # compat: the reference rounds these fractions to 1e-3; that can lose a
@@ -286,41 +292,22 @@ class Partition:
         ob = self.backward_overlaps()
         if backward_overlaps is not None:
             ob = backward_overlaps
-        o, ob = np.asarray(o), np.asarray(ob)
-        d, b = np.diag(o), np.diag(ob)
-        tol = 2 * _ROUND
-        for i, j in _triu_pairs(self.num_tasks):
-            if i == j:
-                if not 0 <= b[i] <= d[i] + tol <= 1 + 2 * tol:
-                    raise ValueError(
-                        f"Task {i}: backward usage {b[i]} must be within "
-                        f"its forward usage {d[i]} <= 1."
-                    )
-                continue
-            lo, hi = max(0.0, d[i] + d[j] - 1.0), min(d[i], d[j])
-            if not lo - tol <= o[i, j] <= hi + tol:
-                raise ValueError(
-                    f"Tasks {i}, {j}: forward overlap {o[i, j]} outside "
-                    f"the feasible range [{lo:.3f}, {hi:.3f}]."
-                )
-            lo = max(0.0, b[i] + b[j] - d[i] - d[j] + o[i, j])
-            hi = min(o[i, j], b[i], b[j])
-            if not lo - tol <= ob[i, j] <= hi + tol:
-                raise ValueError(
-                    f"Tasks {i}, {j}: backward overlap {ob[i, j]} outside "
-                    f"the feasible range [{lo:.3f}, {hi:.3f}]."
-                )
+        check_feasible(o, ob, 2 * _ROUND)
 
     # -------------------------------------------------------------- masks
     def masks(self, channels, seed=0, iterations=100):
         """Solves for binary channel masks realising this partition.
 
-        Greedy and stochastic, as in the reference: task 0 takes the first
-        channels; each later task draws its channels without replacement
-        with probabilities that make the expected overlap with every earlier
-        task equal its target, keeping the best of `iterations` draws
-        (closest overlap counts, L2). Backward masks are solved the same way
-        inside each task's forward channels.
+        Greedy and stochastic, as the reference (`solve_masks`): task 0
+        takes the first channels; each later task draws its channels
+        without replacement with probabilities that make the expected
+        overlap with every earlier task equal its target, keeping the best
+        of `iterations` draws (closest overlap counts, L2). Channel counts
+        are met exactly; pairwise overlaps only approximately (a few
+        channels off for many tasks), and overlaps of three or more tasks
+        are not targeted. Backward masks are solved the same way inside
+        each task's forward channels. A `share_fixed` partition builds its
+        masks directly instead.
 
         Args:
             channels: Number of channels C.
@@ -331,14 +318,19 @@ class Partition:
             `(forward, backward)`, float32 arrays [N, C] of zeros and ones,
             with `backward <= forward`.
         """
+        if self.fixed_share is not None:
+            fixed = fixed_share_masks(
+                self.num_tasks, channels, self.fixed_share
+            )
+            return fixed.astype(np.float32), fixed.astype(np.float32)
         self.validate()
         rng = np.random.default_rng(seed)
         counts = np.floor(self.usage() * channels + _ROUND).astype(int)
         targets = np.floor(self.overlaps() * channels + _ROUND).astype(int)
-        forward = _solve(counts, targets, channels, rng, iterations, None)
+        forward = solve_masks(counts, targets, channels, rng, iterations)
         b_counts = np.floor(self.backward_usage() * channels + _ROUND)
         b_targets = np.floor(self.backward_overlaps() * channels + _ROUND)
-        backward = _solve(
+        backward = solve_masks(
             np.minimum(b_counts.astype(int), counts),
             b_targets.astype(int),
             channels,
@@ -349,38 +341,3 @@ class Partition:
         # compat: the reference finally permutes channels lexicographically
         # for display; masks here keep the solver's order.
         return forward.astype(np.float32), backward.astype(np.float32)
-
-
-def _solve(counts, targets, channels, rng, iterations, allowed):
-    """Greedy mask construction; `allowed` restricts each task's draw."""
-    n = len(counts)
-    masks = np.zeros((n, channels), dtype=bool)
-    for t in range(n):
-        pool = np.ones(channels, bool) if allowed is None else allowed[t] > 0
-        need = min(int(counts[t]), int(pool.sum()))
-        if need <= 0:
-            continue
-        if t == 0:
-            masks[t, np.flatnonzero(pool)[:need]] = True
-            continue
-        weight = np.ones(channels)
-        for s in range(t):
-            n_s = max(int(masks[s].sum()), 0)
-            k = min(int(targets[s, t]), need, n_s)
-            inside = k / max(n_s * need, 1)
-            outside = (need - k) / max((channels - n_s) * need, 1)
-            weight *= np.where(masks[s], inside, outside)
-        weight = np.where(pool, weight + 1e-12, 0.0)
-        # Sampling without replacement proportionally to `weight` is the
-        # top-`need` of log-weights plus Gumbel noise.
-        with np.errstate(divide="ignore"):
-            keys = np.log(weight)[None, :] + rng.gumbel(
-                size=(iterations, channels)
-            )
-        chosen = np.argsort(-keys, axis=1)[:, :need]
-        draws = np.zeros((iterations, channels), bool)
-        np.put_along_axis(draws, chosen, True, axis=1)
-        got = draws.astype(int) @ masks[:t].T.astype(int)  # [iters, t]
-        error = ((got - targets[:t, t][None, :]) ** 2).sum(axis=1)
-        masks[t] = draws[int(np.argmin(error))]
-    return masks

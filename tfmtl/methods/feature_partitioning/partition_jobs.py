@@ -130,6 +130,7 @@ def search(
     )
     from tfmtl.search import SearchRunner, SubprocessEvaluator
 
+    searcher = searcher(num_tasks=num_tasks)
     if worker_mode == "debug":
         evaluate = DebugReward(num_tasks, debug_seed, debug_per_task)
     elif worker_mode == "cmd":
@@ -139,7 +140,7 @@ def search(
         evaluate = SubprocessEvaluator(
             command,
             search_dir,
-            PartitionCandidate(num_tasks),
+            PartitionCandidate(num_tasks, getattr(searcher, "partition", None)),
             devices=devices,
             timeout=child_timeout,
             cleanup=cleanup,
@@ -147,7 +148,7 @@ def search(
     else:
         raise ValueError(f"worker_mode must be cmd or debug: {worker_mode!r}")
     runner = SearchRunner(
-        searcher(num_tasks=num_tasks),
+        searcher,
         evaluate,
         search_dir,
         num_workers=num_workers,

@@ -80,8 +80,11 @@ class PartitionSearch:
         """The summary entry of `params` (`SearchRunner`): the partition."""
         if params is None:
             return {"best_partition": None}
-        partition = Partition.from_vector(params, self.num_tasks)
-        return {"best_partition": partition.get_config()}
+        return {"best_partition": self.partition(params).get_config()}
+
+    def partition(self, params):
+        """The `Partition` a candidate vector stands for."""
+        return Partition.from_vector(params, self.num_tasks)
 
     def progress_scalars(self):
         """Per-generation scalars for `SearchRunner`: the forward usages

@@ -7,6 +7,11 @@ def per_task_optimizers(tasks, optimizer, group="weights"):
     `MultiTaskModel` puts every head in `group` as well, so that group needs
     an optimizer too (the per-task schedule never steps it).
 
+    Each optimizer counts only its own task's steps (`iterations`), so a
+    learning-rate schedule of the reference's global step must be a
+    `GlobalStepDecay`, bound to the run's global step by the
+    `BindGlobalStep` action (as `fp.gin` does).
+
     Args:
         tasks: Task names.
         optimizer: An optimizer factory (class or gin configurable); each

@@ -1,0 +1,51 @@
+"""Binds `GlobalStepDecay` learning rates to a run's global step."""
+
+from tfmtl.methods.feature_partitioning.global_step_decay import (
+    GlobalStepDecay,
+)
+from tfmtl.trainers.actions import Action
+
+
+def global_step_schedules(optimizers):
+    """The `GlobalStepDecay` schedules of a dict of optimizers."""
+    found = []
+    for optimizer in optimizers.values():
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        # Keras keeps a schedule in `_learning_rate`; the public
+        # `learning_rate` is its current value.
+        schedule = getattr(inner, "_learning_rate", None)
+        if isinstance(schedule, GlobalStepDecay):
+            found.append(schedule)
+    return found
+
+
+class BindGlobalStep(Action):
+    """Drives every `GlobalStepDecay` of the run by its global step.
+
+    When the run is built (`bind`), each optimizer whose learning rate is a
+    `GlobalStepDecay` reads the controller's `global_step`, so per-task
+    optimizers all drop their rate at the same global step, as the
+    reference, whichever tasks the sampler favours. Nothing happens between
+    steps.
+
+    Args:
+        required: Raise if no optimizer of the run has such a schedule.
+    """
+
+    name = "bind_global_step"
+
+    def __init__(self, required=False):
+        super().__init__(every_n_steps=1, on="train")
+        self.required = bool(required)
+
+    def bind(self, controller):
+        schedules = global_step_schedules(controller.optimizers)
+        if self.required and not schedules:
+            raise ValueError(
+                "BindGlobalStep: no optimizer uses a GlobalStepDecay."
+            )
+        for schedule in schedules:
+            schedule.bind(controller.global_step)
+
+    def __call__(self, step, logs, controller):
+        del step, logs, controller
