@@ -7,13 +7,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.methods.mtl_nas import branches as branches_lib
-from tfmtl.sharing.sharing import Sharing
+from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 GATE_MODES = ("sigmoid", "relaxed_bernoulli", "hard", "bernoulli", "all")
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class MTLNAS(Sharing):
+class MTLNAS(BackboneSharing):
     """Searchable cross-task connections between T single-task backbones.
 
     **Search space.** Every task has its own backbone. A *searched* block
@@ -449,13 +449,14 @@ class MTLNAS(Sharing):
             "edges": edges,
         }
 
+    def config_backbone(self):
+        # Every branch is a copy of the backbone; the config stores one.
+        return self.branches[0]
+
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(
-                    self.branches[0]
-                ),
                 "init_weights": (
                     None
                     if self.init_weights is None
@@ -490,11 +491,3 @@ class MTLNAS(Sharing):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)
