@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from tfmtl.data import DataNotFoundError, make_dataset
 from tfmtl.data import decathlon_augment as aug
-from tfmtl.data.decathlon import (
-    Decathlon,
+from tfmtl.data.decathlon import Decathlon
+from tfmtl.data.decathlon_tasks import (
     decathlon_tasks,
     distillation_reference,
     masked_cross_entropy,

@@ -26,58 +26,45 @@ and std (so images are no longer in [0, 1]). An example's random draws are
 a pure function of `(seed, position in the training stream)`: a resumed
 run, which skips the first positions, sees exactly the images an
 uninterrupted run would have seen, and each epoch draws anew.
+
+The task names, class counts and task helpers are in
+`tfmtl.data.decathlon_tasks` (re-exported here), the two layouts'
+readers in `tfmtl.data.decathlon_records`.
 """
 
-import dataclasses
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from tfmtl import losses
+from tfmtl.data import decathlon_records as records
 from tfmtl.data.data_source import DataNotFoundError, DataSource
-from tfmtl.tasks import make_task
-
-#: Decathlon task order of the reference (index 0 is only pre-training).
-TASKS = (
-    "imagenet12",
-    "aircraft",
-    "cifar100",
-    "daimlerpedcls",
-    "dtd",
-    "gtsrb",
-    "vgg-flowers",
-    "omniglot",
-    "svhn",
-    "ucf101",
+from tfmtl.data.decathlon_tasks import (
+    DISTILLATION_REFERENCE,
+    NO_FLIP,
+    NUM_CLASSES,
+    TASKS,
+    decathlon_tasks,
+    distillation_reference,
+    masked_cross_entropy,
+    stream_names,
+    task_splits,
 )
-NUM_CLASSES = {
-    "imagenet12": 1000,
-    "aircraft": 100,
-    "cifar100": 100,
-    "daimlerpedcls": 2,
-    "dtd": 47,
-    "gtsrb": 43,
-    "vgg-flowers": 102,
-    "omniglot": 1623,
-    "svhn": 10,
-    "ucf101": 101,
-}
-NO_FLIP = ("gtsrb", "omniglot", "svhn")
-#: Accuracy that scores 1 in the reference's distillation score (per task).
-DISTILLATION_REFERENCE = {
-    "imagenet12": 0.63,
-    "aircraft": 0.55,
-    "cifar100": 0.80,
-    "daimlerpedcls": 1.0,
-    "dtd": 0.51,
-    "gtsrb": 1.0,
-    "vgg-flowers": 0.85,
-    "omniglot": 0.89,
-    "svhn": 0.96,
-    "ucf101": 0.85,
-}
+
+# The task helpers live in `decathlon_tasks`; gin configs name them
+# `decathlon.<name>` (`from tfmtl.data import decathlon`).
+__all__ = [
+    "DISTILLATION_REFERENCE",
+    "NO_FLIP",
+    "NUM_CLASSES",
+    "TASKS",
+    "Decathlon",
+    "decathlon_tasks",
+    "distillation_reference",
+    "masked_cross_entropy",
+    "stream_names",
+    "task_splits",
+]
 
 
 class Decathlon(DataSource):
@@ -167,104 +154,35 @@ class Decathlon(DataSource):
             raise ValueError(f"Split {split!r} names an unknown task.")
         return base, ((task,) if task else self.task_names)
 
-    # -------------------------------------------------------------- devkit
-    def _annotation_file(self, base, task):
-        # compat: the devkit names the splits "val" and "test_stripped".
-        names = {"validation": ["val"], "test": ["test_stripped", "test"]}
-        for name in names.get(base, [base]):
-            path = os.path.join(
-                self.data_dir, "annotations", f"{task}_{name}.json"
-            )
-            if os.path.exists(path):
-                return path
-        raise DataNotFoundError(
-            f"Decathlon annotation file {path} not found; download the "
-            "devkit and images into data_dir (annotations/ and data/)."
-        )
-
+    # ------------------------------------------------------------- records
     def _devkit(self, base, task):
+        """(files, labels) of one devkit split of `task`, cached."""
         key = (base, task)
         if key not in self._files:
-            with open(self._annotation_file(base, task)) as f:
-                meta = json.load(f)
-            categories = sorted(c["id"] for c in meta.get("categories", []))
-            index = {c: i for i, c in enumerate(categories)}
-            label_of = {
-                a["image_id"]: index.get(a["category_id"], -1)
-                for a in meta.get("annotations", [])
-            }
-            files, labels = [], []
-            for image in meta["images"]:
-                files.append(os.path.join(self.data_dir, image["file_name"]))
-                labels.append(label_of.get(image["id"], -1))
-            self._files[key] = (files, labels)
+            self._files[key] = records.devkit_files(self.data_dir, base, task)
         return self._files[key]
 
     def _devkit_records(self, base, tasks, seed, repeat, skip):
-        """(file, label, task index) after a stateless shuffle and skip."""
-        from tfmtl.data.pipeline import _index_stream
-
         files, labels, owners = [], [], []
         for task in tasks:
             f, y = self._devkit(base, task)
             files += f
             labels += y
             owners += [self.task_names.index(task)] * len(f)
-        table = (
-            tf.constant(files, tf.string),
-            tf.constant(labels, tf.int64),
-            tf.constant(owners, tf.int64),
-        )
-        indices = _index_stream(
-            len(files),
-            shuffle=seed is not None,
-            seed=seed or 0,
-            repeat=repeat,
-            skip=skip,
-        )
-        return indices.map(
-            lambda i: (
-                table[0][i],
-                table[1][i],
-                table[2][i],
-            )
-        )
+        return records.devkit_records(files, labels, owners, seed, repeat, skip)
 
     def _tfds_records(self, base, tasks, seed, repeat, skip):
-        """(image, label, task index) records; shuffled, repeated, skipped."""
-        import tensorflow_datasets as tfds
-
-        parts = []
-        for task in tasks:
-            builder = tfds.builder(
-                f"visual_domain_decathlon/{task}", data_dir=self.data_dir
-            )
-            try:
-                ds = builder.as_dataset(
-                    split=base,
-                    shuffle_files=seed is not None,
-                    read_config=tfds.ReadConfig(shuffle_seed=seed),
-                )
-            except AssertionError as error:
-                raise DataNotFoundError(
-                    f"TFDS 'visual_domain_decathlon/{task}' is not prepared; "
-                    "build it (`tfds build visual_domain_decathlon`, needs "
-                    "the manually downloaded devkit) or use format='devkit'."
-                ) from error
-            owner = self.task_names.index(task)
-            parts.append(ds.map(lambda r, o=owner: (r["image"], r["label"], o)))
-        ds = parts[0]
-        for part in parts[1:]:
-            ds = ds.concatenate(part)
-        if seed is not None:
-            ds = ds.shuffle(
-                self.shuffle_buffer_size,
-                seed=seed,
-                reshuffle_each_iteration=True,
-            )
-        if repeat:
-            ds = ds.repeat()
-        return ds.skip(skip)
+        owners = [self.task_names.index(task) for task in tasks]
+        return records.tfds_records(
+            self.data_dir,
+            base,
+            tasks,
+            owners,
+            seed,
+            repeat,
+            skip,
+            self.shuffle_buffer_size,
+        )
 
     def num_examples(self, split):
         base, tasks = self._parse(split)
@@ -395,56 +313,3 @@ class Decathlon(DataSource):
         return self._decoded(
             split, shuffle_seed, skip, repeat, shard, self.normalize
         )
-
-
-def masked_cross_entropy(labels, logits):
-    """Softmax cross-entropy; labels outside [0, C) give zero loss."""
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-    valid = (labels >= 0) & (labels < tf.shape(logits)[-1])
-    safe = tf.where(valid, labels, tf.zeros_like(labels))
-    loss = losses.softmax_cross_entropy(safe, logits)
-    return tf.where(valid, loss, tf.zeros_like(loss))
-
-
-def decathlon_tasks(source, names=None, dropout=0.3):
-    """Classification tasks of `source` whose loss skips other tasks' images.
-
-    # compat: on the joint evaluation split, `loss/<task>` is averaged over
-    # every image (other tasks' images count as zero loss); the accuracy
-    # metrics count only the task's own images.
-
-    Args:
-        source: A `Decathlon`.
-        names: Task names (default: all of the source's).
-        dropout: Dropout before each head's classifier (reference 0.3).
-    """
-    from tfmtl.models.heads import ClassifierHead
-
-    out = []
-    for name in names or source.task_names:
-        task = make_task(
-            name,
-            "classification",
-            num_classes=NUM_CLASSES[name],
-            head=lambda num_outputs: ClassifierHead(
-                num_outputs, dropout=dropout
-            ),
-        )
-        out.append(dataclasses.replace(task, loss=masked_cross_entropy))
-    return out
-
-
-def task_splits(tasks, split="train"):
-    """`{task: "<split>/<task>"}`: per-task splits (or data streams)."""
-    return {t: f"{split}/{t}" for t in tasks}
-
-
-def distillation_reference(tasks):
-    """`{task: accuracy}` scoring 1 in the distillation score (reference)."""
-    return {t: DISTILLATION_REFERENCE[t] for t in tasks}
-
-
-def stream_names(tasks):
-    """`{task: task}`: the data stream of each task's training steps."""
-    return {t: t for t in tasks}

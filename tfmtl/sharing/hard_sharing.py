@@ -2,11 +2,11 @@
 
 import keras
 
-from tfmtl.sharing.sharing import Sharing
+from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class HardSharing(Sharing):
+class HardSharing(BackboneSharing):
     """Shared backbone, per-task heads: the standard multi-task baseline.
 
     Every task gets the same feature tensor, so gradient-based weightings can
@@ -40,16 +40,3 @@ class HardSharing(Sharing):
     def call(self, images, tasks=None, training=None):
         features = self.backbone(images, training=training)
         return {task: features for task in (tasks or self.tasks)}
-
-    def get_config(self):
-        config = super().get_config()
-        config["backbone"] = keras.saving.serialize_keras_object(self.backbone)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)

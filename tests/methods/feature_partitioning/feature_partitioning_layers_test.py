@@ -1,4 +1,4 @@
-"""MaskedConv2D, TaskBatchNormalization, the trunk and the sharing module."""
+"""MaskedConv2D, the trunk and the sharing module."""
 
 import keras
 import numpy as np
@@ -9,7 +9,6 @@ from tfmtl.methods.feature_partitioning import (
     MaskedConv2D,
     Partition,
     PartitionedResNet,
-    TaskBatchNormalization,
 )
 
 
@@ -59,13 +58,6 @@ def test_masked_conv_config_round_trip():
     conv, _, _ = _conv_with_masks()
     clone = MaskedConv2D.from_config(conv.get_config())
     assert clone.num_tasks == 2 and clone.filters == 6
-
-
-def test_task_batch_norm_keeps_per_task_statistics():
-    bn = TaskBatchNormalization(2, momentum=0.0)
-    bn(tf.fill((4, 3), 5.0), task=1, training=True)
-    np.testing.assert_allclose(bn.norms[1].moving_mean, 5.0)
-    np.testing.assert_allclose(bn.norms[0].moving_mean, 0.0)
 
 
 def test_trunk_shapes_and_frozen_prefix():

@@ -6,13 +6,13 @@ import tensorflow as tf
 
 from tfmtl.methods.adashare import gumbel, regularizers
 from tfmtl.methods.adashare.policy_io import load_policy
-from tfmtl.sharing.sharing import Sharing
+from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 EVAL_POLICIES = ("sample", "argmax")
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class AdaShare(Sharing):
+class AdaShare(BackboneSharing):
     """Residual blocks of a shared trunk gated per task by learned policies.
 
     Every task has free policy logits [L, 2] (column 0 execute, column 1
@@ -278,7 +278,6 @@ class AdaShare(Sharing):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "policy": None
                 if self.policy is None
                 else {t: list(p) for t, p in self.policy.items()},
@@ -294,11 +293,3 @@ class AdaShare(Sharing):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)

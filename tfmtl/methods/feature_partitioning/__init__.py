@@ -41,12 +41,10 @@ from tfmtl.methods.feature_partitioning.partitioned_resnet import (
 from tfmtl.methods.feature_partitioning.per_task_optimizers import (
     per_task_optimizers,
 )
-from tfmtl.methods.feature_partitioning.task_batch_normalization import (
-    TaskBatchNormalization,
-)
 from tfmtl.methods.feature_partitioning.update_task_sampling import (
     UpdateTaskSampling,
 )
+from tfmtl.models.layers import TaskBatchNormalization
 
 __all__ = [
     "AccuracySampledTask",

@@ -4,9 +4,7 @@ import keras
 import tensorflow as tf
 
 from tfmtl.methods.feature_partitioning.masked_conv2d import MaskedConv2D
-from tfmtl.methods.feature_partitioning.task_batch_normalization import (
-    TaskBatchNormalization,
-)
+from tfmtl.models.layers import TaskBatchNormalization
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")

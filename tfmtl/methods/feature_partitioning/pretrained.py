@@ -23,15 +23,12 @@ target.
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from tfmtl.methods.taps.base_loading import (
-    BaseNotFoundError,
-    copy_kernels,
-    load_keras,
-    resolve_checkpoint,
-    restore_model_variables,
-)
+from tfmtl.models import weights
+from tfmtl.models.weights import copy_kernels, load_keras
+
+# The generic error of `tfmtl.models.weights`, under its historical name.
+BaseNotFoundError = weights.WeightsNotFoundError
 
 __all__ = ["BaseNotFoundError", "check_trunk_path", "copy_trunk", "load_trunk"]
 
@@ -78,14 +75,9 @@ def _trunk_of(loaded, path):
         PartitionedResNet,
     )
 
-    candidates = [
-        getattr(getattr(loaded, "sharing", None), "backbone", None),
-        getattr(loaded, "backbone", None),
-        loaded,
-    ]
-    for candidate in candidates:
-        if isinstance(candidate, PartitionedResNet):
-            return candidate
+    trunk = weights.backbone_of(loaded, PartitionedResNet)
+    if trunk is not None:
+        return trunk
     raise ValueError(
         f"{path} holds a {type(loaded).__name__} without a feature-"
         "partitioning trunk (PartitionedResNet); export a "
@@ -102,7 +94,7 @@ def _from_checkpoint(target, prefix, source_tasks, input_shape):
     config.pop("name", None)
     clone = PartitionedResNet.from_config(config)
     clone.build(input_shape)
-    restore_model_variables(
+    weights.restore_model_variables(
         clone,
         prefix,
         needs="a trunk needs",
@@ -117,10 +109,8 @@ def check_trunk_path(path):
     """Raises BaseNotFoundError unless `path` names a stored trunk."""
     path = os.fspath(path)
     if path.endswith(".keras"):
-        if not tf.io.gfile.exists(path):
-            raise BaseNotFoundError(f"Pretrained trunk not found: {path}.")
-        return path
-    return resolve_checkpoint(
+        return weights.check_file(path, "Pretrained trunk")
+    return weights.resolve_checkpoint(
         path,
         "Pretrained trunk",
         "train one (e.g. single_task.gin) with",

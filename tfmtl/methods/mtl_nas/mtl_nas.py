@@ -1,19 +1,19 @@
 """MTL-NAS supernet: task-specific backbones with searchable fusion edges."""
 
-import json
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfmtl.methods.mtl_nas import branches as branches_lib
-from tfmtl.sharing.sharing import Sharing
+from tfmtl.methods.mtl_nas import search_space
+from tfmtl.methods.mtl_nas.architecture_gates import ArchitectureGates
+from tfmtl.methods.mtl_nas.gates import GATE_MODES, check_gate_mode
+from tfmtl.sharing.backbone_sharing import BackboneSharing
 
-GATE_MODES = ("sigmoid", "relaxed_bernoulli", "hard", "bernoulli", "all")
+__all__ = ["GATE_MODES", "MTLNAS"]
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class MTLNAS(Sharing):
+class MTLNAS(ArchitectureGates, BackboneSharing):
     """Searchable cross-task connections between T single-task backbones.
 
     **Search space.** Every task has its own backbone. A *searched* block
@@ -30,15 +30,9 @@ class MTLNAS(Sharing):
 
     **Architecture.** One logit `alpha` per candidate edge (variable
     `alpha` of shape [T, edges_per_task], group `arch_group`) gives the
-    gate `g` of the edge according to a gate mode:
-
-    * `sigmoid`: `sigmoid(alpha)` (deterministic relaxation);
-    * `relaxed_bernoulli`: `sigmoid((alpha + log u - log(1 - u)) / tau)`,
-      `u ~ U(0, 1)` per edge and forward pass (reparameterised);
-    * `hard`: `1[alpha > 0]` (the discretised network);
-    * `bernoulli`: a hard sample `1[u < sigmoid(alpha)]` with a
-      straight-through gradient;
-    * `all`: 1 (the supernet baseline).
+    gate `g` of the edge according to a gate mode (`sigmoid`,
+    `relaxed_bernoulli`, `hard`, `bernoulli` or `all`; see
+    `tfmtl.methods.mtl_nas.gates`).
 
     Training uses `arch_gates` while the non-trainable variable `phase` is 1
     (architecture steps) and `weight_gates` while it is 0 (weight steps);
@@ -150,10 +144,7 @@ class MTLNAS(Sharing):
         if len(self.tasks) < 2:
             raise ValueError("MTLNAS needs at least two task names.")
         for mode in (weight_gates, arch_gates, eval_gates):
-            if mode not in GATE_MODES:
-                raise ValueError(
-                    f"Unknown gate mode {mode!r}; expected one of {GATE_MODES}."
-                )
+            check_gate_mode(mode)
         self.backbone = backbone
         self.init_weights = (
             None if init_weights is None else tuple(map(float, init_weights))
@@ -166,15 +157,7 @@ class MTLNAS(Sharing):
         self.initial_temperature = float(temperature)
         self.initial_entropy_weight = float(entropy_weight)
         self.train_architecture = bool(train_architecture)
-        if isinstance(architecture, str):
-            if not tf.io.gfile.exists(architecture):
-                raise FileNotFoundError(
-                    f"Architecture file {architecture} not found (written "
-                    "as architecture.json by ConnectivitySummary)."
-                )
-            with tf.io.gfile.GFile(architecture) as f:
-                architecture = json.load(f)
-        self.architecture_init = architecture
+        self.architecture_init = search_space.load_architecture(architecture)
         self.fusion_group = fusion_group
         self.arch_group = arch_group
         self.norm_momentum = norm_momentum
@@ -200,21 +183,9 @@ class MTLNAS(Sharing):
             ]
         self.searched_blocks = tuple(int(i) for i in searched_blocks)
         # edges[t]: (target block i, source task s, source block j).
-        self.edges = []
-        for t in range(len(self.tasks)):
-            edges = []
-            for i in self.searched_blocks:
-                for s in range(len(self.tasks)):
-                    if s == t:
-                        continue
-                    for j in self.searched_blocks:
-                        if (
-                            stage_of[j] == stage_of[i]
-                            and j <= i
-                            and i - j < self.window
-                        ):
-                            edges.append((i, s, j))
-            self.edges.append(edges)
+        self.edges = search_space.candidate_edges(
+            len(self.tasks), self.searched_blocks, stage_of, self.window
+        )
         if not self.edges[0]:
             raise ValueError("The search space has no candidate edge.")
         self.fusions = []
@@ -239,24 +210,6 @@ class MTLNAS(Sharing):
             task * len(self.searched_blocks) + self.searched_blocks.index(block)
         ]
 
-    def _initial_alpha(self):
-        alpha = np.full(
-            (len(self.tasks), len(self.edges[0])), self.alpha_init, np.float32
-        )
-        if self.architecture_init:
-            saved = {
-                (e["task"], e["block"], e["source_task"], e["source_block"]): (
-                    e["alpha"]
-                )
-                for e in self.architecture_init["edges"]
-            }
-            for t, edges in enumerate(self.edges):
-                for n, (i, s, j) in enumerate(edges):
-                    key = (self.tasks[t], i, self.tasks[s], j)
-                    if key in saved:
-                        alpha[t, n] = saved[key]
-        return alpha
-
     def build(self, input_shape):
         pretrained = self.branch_pretrained or [None] * len(self.branches)
         shapes = [
@@ -264,15 +217,8 @@ class MTLNAS(Sharing):
             for b, path in zip(self.branches, pretrained)
         ]
         # Cost of an edge: the width of its target block (mean 1).
-        width = np.array(
-            [
-                [shapes[t][i][-1] for i, _, _ in e]
-                for t, e in enumerate(self.edges)
-            ],
-            np.float32,
-        )
-        self.edge_costs = (
-            width / width.mean() if self.l1_cost_weighted else width * 0 + 1
+        self.edge_costs = search_space.edge_costs(
+            self.edges, shapes, self.l1_cost_weighted
         )
         for t, edges in enumerate(self.edges):
             for i in self.searched_blocks:
@@ -280,92 +226,8 @@ class MTLNAS(Sharing):
                 if not fusion.built:
                     incoming = [shapes[s][j] for b, s, j in edges if b == i]
                     fusion.build([shapes[t][i]] + incoming)
-        initial = self._initial_alpha()
-        self.alpha = self.add_weight(
-            name="alpha",
-            shape=initial.shape,
-            initializer=lambda shape, dtype=None: tf.constant(initial),
-            trainable=self.train_architecture,
-            autocast=False,
-        )
-        self.temperature = self.add_weight(
-            name="temperature",
-            shape=(),
-            initializer=keras.initializers.Constant(self.initial_temperature),
-            trainable=False,
-            autocast=False,
-        )
-        self.entropy_weight = self.add_weight(
-            name="entropy_weight",
-            shape=(),
-            initializer=keras.initializers.Constant(
-                self.initial_entropy_weight
-            ),
-            trainable=False,
-            autocast=False,
-        )
-        self.phase = self.add_weight(
-            name="phase",
-            shape=(),
-            initializer="zeros",
-            trainable=False,
-            autocast=False,
-        )
-        self.l1_weight = self.add_weight(
-            name="l1_weight",
-            shape=(),
-            initializer=keras.initializers.Constant(self.initial_l1_weight),
-            trainable=False,
-            autocast=False,
-        )
+        self._build_architecture()
         self.built = True
-
-    # ---------------------------------------------------------------- gates
-    def _gates_for(self, mode):
-        alpha = tf.convert_to_tensor(self.alpha)
-        if mode == "sigmoid":
-            return tf.sigmoid(alpha)
-        if mode == "hard":
-            return tf.cast(alpha > 0, alpha.dtype)
-        if mode == "all":
-            return tf.ones_like(alpha)
-        u = tf.random.uniform(tf.shape(alpha), 1e-6, 1.0 - 1e-6)
-        if mode == "relaxed_bernoulli":
-            noise = tf.math.log(u) - tf.math.log1p(-u)
-            tau = tf.convert_to_tensor(self.temperature)
-            return tf.sigmoid((alpha + noise) / tau)
-        # compat: straight-through gradient through the hard Bernoulli sample
-        # (a design choice here; the reference's use of hard samples in the
-        # architecture step was not verified).
-        p = tf.sigmoid(alpha)
-        hard = tf.cast(u < p, alpha.dtype)
-        return hard + (p - tf.stop_gradient(p))
-
-    def gates(self, training=False):
-        """The [T, edges_per_task] gates of the current mode."""
-        if not training:
-            return self._gates_for(self.eval_gates)
-        weight = self._gates_for(self.weight_gates)
-        if self.arch_gates == self.weight_gates and self.weight_gates in (
-            "sigmoid",
-            "hard",
-            "all",
-        ):
-            return weight
-        arch = self._gates_for(self.arch_gates)
-        return tf.where(tf.convert_to_tensor(self.phase) > 0.5, arch, weight)
-
-    def entropy(self):
-        """Mean Bernoulli entropy of `sigmoid(alpha)` (nats)."""
-        alpha = tf.convert_to_tensor(self.alpha)
-        p = tf.sigmoid(alpha)
-        per_edge = p * tf.nn.softplus(-alpha) + (1 - p) * tf.nn.softplus(alpha)
-        return tf.reduce_mean(per_edge)
-
-    def l1(self):
-        """Mean of `cost * sigmoid(alpha)` over edges and tasks."""
-        alpha = tf.convert_to_tensor(self.alpha)
-        return tf.reduce_mean(tf.constant(self.edge_costs) * tf.sigmoid(alpha))
 
     # ----------------------------------------------------------------- call
     def call(self, images, tasks=None, training=None):
@@ -419,43 +281,14 @@ class MTLNAS(Sharing):
         groups.setdefault(self.arch_group, []).extend(arch)
         return groups
 
-    def architecture(self):
-        """The searched edges with their logits, JSON-serialisable.
-
-        Returns:
-            `{"tasks": [...], "num_blocks": n, "edges": [{"task", "block",
-            "source_task", "source_block", "alpha", "gate", "keep"}]}` where
-            `gate` is `sigmoid(alpha)` and `keep` is `alpha > 0`.
-        """
-        alpha = np.asarray(self.alpha, np.float64)
-        edges = []
-        for t, task_edges in enumerate(self.edges):
-            for n, (i, s, j) in enumerate(task_edges):
-                a = float(alpha[t, n])
-                edges.append(
-                    {
-                        "task": self.tasks[t],
-                        "block": i,
-                        "source_task": self.tasks[s],
-                        "source_block": j,
-                        "alpha": a,
-                        "gate": float(1.0 / (1.0 + np.exp(-a))),
-                        "keep": a > 0,
-                    }
-                )
-        return {
-            "tasks": list(self.tasks),
-            "num_blocks": self.num_blocks,
-            "edges": edges,
-        }
+    def config_backbone(self):
+        # Every branch is a copy of the backbone; the config stores one.
+        return self.branches[0]
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(
-                    self.branches[0]
-                ),
                 "init_weights": (
                     None
                     if self.init_weights is None
@@ -490,11 +323,3 @@ class MTLNAS(Sharing):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)

@@ -5,11 +5,11 @@ import tensorflow as tf
 
 from tfmtl.methods.mtl_nas import branches as branches_lib
 from tfmtl.methods.mtl_nas.nddr_layer import NDDRLayer
-from tfmtl.sharing.sharing import Sharing
+from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class NDDR(Sharing):
+class NDDR(BackboneSharing):
     """T task-specific backbones fused by an `NDDRLayer` after each stage.
 
     Every task has its own copy of the backbone. After each fused block
@@ -222,13 +222,14 @@ class NDDR(Sharing):
             return {"weights": weights + fusion}
         return {"weights": weights, self.fusion_group: fusion}
 
+    def config_backbone(self):
+        # Every branch is a copy of the backbone; the config stores one.
+        return self.branches[0]
+
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(
-                    self.branches[0]
-                ),
                 "init_weights": (
                     None
                     if self.init_weights is None
@@ -252,11 +253,3 @@ class NDDR(Sharing):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        return cls(**config)

@@ -64,12 +64,10 @@ class TAGResNet(keras.layers.Layer):
         super().__init__(**kwargs)
         self.filters = filters
         self.flatten = flatten
-        self.conv = builders.resolve_layer_class(conv)
-        self.norm = builders.resolve_layer_class(norm)
+        builders.set_slots(self, conv, norm, kernel_initializer)
         self.norm_synchronized = norm_synchronized
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         dtype = self.dtype_policy
         self.stem = keras.Sequential(
@@ -139,14 +137,7 @@ class TAGResNet(keras.layers.Layer):
             {
                 "filters": self.filters,
                 "flatten": self.flatten,
-                "conv": builders.layer_class_name(self.conv),
-                "norm": builders.layer_class_name(self.norm),
-                "norm_synchronized": self.norm_synchronized,
-                "norm_momentum": self.norm_momentum,
-                "norm_epsilon": self.norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                **builders.slot_config(self),
             }
         )
         return config

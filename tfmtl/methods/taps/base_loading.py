@@ -15,25 +15,25 @@ A base is a backbone of the same architecture with plain `Conv2D` /
   shape-checked.
 
 Base kernels go into every gated layer's `kernel`; base normalisation
-parameters and statistics go into every task's normalisation.
+parameters and statistics go into every task's normalisation. Reading
+files and checkpoints is `tfmtl.models.weights`.
 """
 
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
 from tfmtl.methods.taps.taps_conv2d import TAPSConv2D
 from tfmtl.methods.taps.taps_dense import TAPSDense
-from tfmtl.trainers import checkpointing
+from tfmtl.models import weights
+from tfmtl.models.weights import copy_kernels, load_keras  # noqa: F401
 
 _GATED = (TAPSConv2D, TAPSDense)
 
-
-class BaseNotFoundError(FileNotFoundError):
-    """Raised when the pretrained base file or checkpoint does not exist."""
+# The generic error of `tfmtl.models.weights`, under its TAPS name.
+BaseNotFoundError = weights.WeightsNotFoundError
 
 
 def plain_clone(backbone):
@@ -91,35 +91,6 @@ def _norm_values(layer, task=0):
     return [np.asarray(v) for v in layer.weights]
 
 
-def copy_kernels(src, dst, what, advice):
-    """Copies kernels (and biases) between corresponding layers.
-
-    Args:
-        src: convolution / dense layers to read, in order.
-        dst: the layers to fill, in the same order (for gated layers the
-            stored `_kernel` is the base kernel).
-        what: how error messages name the source (e.g. "The base").
-        advice: what the user should do when the layers do not match.
-
-    Raises:
-        ValueError: different layer counts or kernel shapes.
-    """
-    if len(src) != len(dst):
-        raise ValueError(
-            f"{what} has {len(src)} convolution/dense layers, this network "
-            f"{len(dst)}; {advice}."
-        )
-    for a, b in zip(src, dst):
-        if tuple(a._kernel.shape) != tuple(b._kernel.shape):
-            raise ValueError(
-                f"{what}: {a.path} has kernel {tuple(a._kernel.shape)}, "
-                f"{b.path} needs {tuple(b._kernel.shape)}; {advice}."
-            )
-        b._kernel.assign(a._kernel)
-        if a.use_bias and b.use_bias:
-            b.bias.assign(a.bias)
-
-
 def copy_base(source, target):
     """Copies kernels and normalisation of `source` into TAPS `target`.
 
@@ -149,91 +120,6 @@ def copy_base(source, target):
         for norm in norms:
             for variable, value in zip(norm.weights, values):
                 variable.assign(value)
-
-
-def load_keras(path):
-    """`keras.saving.load_model` with every tfmtl class registered."""
-    import tfmtl.methods.taps  # noqa: F401
-    import tfmtl.models.backbones  # noqa: F401  (registers classes)
-    import tfmtl.models.heads  # noqa: F401
-    import tfmtl.models.multitask_model  # noqa: F401
-    import tfmtl.sharing  # noqa: F401
-
-    if not tf.io.gfile.exists(path):
-        raise BaseNotFoundError(f"No such Keras file: {path}.")
-    return keras.saving.load_model(path, compile=False)
-
-
-def resolve_checkpoint(path, what="TAPS base", hint="train a base with"):
-    """The checkpoint prefix behind `path` (a prefix or a model directory).
-
-    Args:
-        path: `<model_dir>/ckpt-N` or a model directory (its latest
-            checkpoint).
-        what: how error messages name the thing being loaded.
-        hint: how to make one, completed by "`python -m tfmtl.train`".
-
-    Raises:
-        BaseNotFoundError: no such checkpoint.
-    """
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise BaseNotFoundError(
-                f"{what}: no checkpoint in {path}; {hint} "
-                "`python -m tfmtl.train` or point at a `.keras` export."
-            )
-        return latest
-    if not tf.io.gfile.exists(path + ".index"):
-        raise BaseNotFoundError(
-            f"{what} not found: {path} (expected a `.keras` file, a "
-            "checkpoint prefix such as <model_dir>/ckpt-500, or a model "
-            "directory)."
-        )
-    return path
-
-
-def restore_model_variables(model, prefix, needs, mismatch, missing=""):
-    """Assigns the model variables of a `tfmtl.train` checkpoint, by path.
-
-    The run's checkpoint keys model variables by path
-    (`tfmtl.trainers.checkpointing`); `model` (e.g. a clone of the run's
-    backbone) is matched to the scope of the checkpoint holding all of its
-    variable paths, and each variable gets the value stored at its path.
-
-    Args:
-        model: a built layer whose `weights` receive the values.
-        prefix: checkpoint prefix (see `resolve_checkpoint`).
-        needs: what the caller builds, for the error when the checkpoint
-            does not hold its variables (e.g. "the base backbone needs").
-        mismatch: advice ending the error on a shape mismatch.
-        missing: advice appended to the error on missing variables.
-
-    Raises:
-        ValueError: if a variable is missing or has another shape.
-    """
-    keys = checkpointing.variable_keys(model)
-    shapes = checkpointing.model_variable_shapes(prefix)
-    scope = checkpointing.find_scope(shapes, model)
-    if scope is None:
-        raise ValueError(
-            f"Checkpoint {prefix} does not hold the model variables "
-            f"{needs} ({len(keys)}){missing}."
-        )
-    values = checkpointing.read_model_variables(prefix, scope)
-    for key, variable in keys.items():
-        if key not in values:
-            raise ValueError(
-                f"Checkpoint {prefix} has no variable {scope}/{key}, which "
-                f"{needs}; {mismatch}"
-            )
-        if values[key].shape != tuple(variable.shape):
-            raise ValueError(
-                f"Checkpoint {prefix}: variable {scope}/{key} has shape "
-                f"{values[key].shape} but {variable.path} needs "
-                f"{tuple(variable.shape)}; {mismatch}"
-            )
-        variable.assign(values[key])
 
 
 def _keras_application_name(layer, block=None):
@@ -301,14 +187,6 @@ def _is_keras_application(loaded):
     return "conv1_conv" in names and "conv2_block1_1_conv" in names
 
 
-def _source_backbone(loaded):
-    if hasattr(loaded, "sharing") and hasattr(loaded.sharing, "backbone"):
-        return loaded.sharing.backbone
-    if hasattr(loaded, "backbone"):
-        return loaded.backbone
-    return loaded
-
-
 def load_base(backbone, path, input_shape):
     """Fills TAPS `backbone` (built) with the base stored at `path`.
 
@@ -324,19 +202,16 @@ def load_base(backbone, path, input_shape):
     """
     path = os.fspath(path)
     if path.endswith(".keras"):
-        if not tf.io.gfile.exists(path):
-            raise BaseNotFoundError(f"TAPS base not found: {path}.")
-        loaded = load_keras(path)
+        loaded = load_keras(weights.check_file(path, "TAPS base"))
         if _is_keras_application(loaded):
             copy_keras_application(loaded, backbone)
         else:
-            copy_base(_source_backbone(loaded), backbone)
+            copy_base(weights.backbone_of(loaded), backbone)
         return
     if path.endswith(".h5"):
         # Keras-applications weights on disk (e.g. the file Keras downloads
         # as resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5).
-        if not tf.io.gfile.exists(path):
-            raise BaseNotFoundError(f"TAPS base not found: {path}.")
+        weights.check_file(path, "TAPS base")
         depth = getattr(backbone, "depth", None)
         if depth != 50:
             raise ValueError(
@@ -348,10 +223,10 @@ def load_base(backbone, path, input_shape):
         )
         copy_keras_application(application, backbone)
         return
-    prefix = resolve_checkpoint(path)
+    prefix = weights.resolve_checkpoint(path, "TAPS base", "train a base with")
     clone = plain_clone(backbone)
     clone.build(input_shape)
-    restore_model_variables(
+    weights.restore_model_variables(
         clone,
         prefix,
         needs="the base backbone needs",

@@ -12,7 +12,7 @@ from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
 from tfmtl.methods.taps.taps_conv2d import TAPSConv2D
 from tfmtl.methods.taps.taps_dense import TAPSDense
 from tfmtl.models.backbones import builders
-from tfmtl.sharing.sharing import Sharing
+from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 _GATED = (TAPSConv2D, TAPSDense)
 _ROUTED = (TAPSConv2D, TAPSDense, TAPSBatchNormalization)
@@ -50,7 +50,7 @@ def taps_backbone(backbone, task_norm=True):
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class TAPS(Sharing):
+class TAPS(BackboneSharing):
     """Task-adaptive parameter sharing: each task tunes a few base layers.
 
     Every convolution of the backbone becomes a `TAPSConv2D`: kernel
@@ -284,7 +284,6 @@ class TAPS(Sharing):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "lam": self.lam,
                 "threshold": self.threshold,
                 "score_init": self.score_init,
@@ -298,11 +297,9 @@ class TAPS(Sharing):
         return config
 
     @classmethod
-    def from_config(cls, config):
-        config = dict(config)
+    def backbone_from_config(cls, config):
         # The backbone's layers get their task count from TAPS, so it is
         # built by `TAPS.build`, not while being deserialised.
-        backbone = dict(config["backbone"])
-        backbone.pop("build_config", None)
-        config["backbone"] = keras.saving.deserialize_keras_object(backbone)
-        return cls(**config)
+        config = dict(config)
+        config.pop("build_config", None)
+        return super().backbone_from_config(config)

@@ -1,17 +1,23 @@
-"""Batch normalisation with one set of parameters and statistics per task."""
+"""TAPS's per-task batch normalisation: `TaskBatchNormalization` routed by
+`task_index`."""
 
 import keras
 
+from tfmtl.models.layers import TaskBatchNormalization
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class TAPSBatchNormalization(keras.layers.Layer):
+class TAPSBatchNormalization(TaskBatchNormalization):
     """Per-task `BatchNormalization`: task t uses its own affine parameters
     and moving statistics.
 
     TAPS keeps normalisation task-specific (the paper reports it matters).
-    The layer holds `num_tasks` `BatchNormalization` sublayers and applies
-    the one of `task_index`, a Python attribute the `TAPS` sharing module
-    sets before each pass; it fits the backbones' `norm=` slot.
+    The layer holds `num_tasks` `BatchNormalization` sublayers, made in
+    `build` (so `TAPS` can set `num_tasks` after construction) and named
+    `{name}_task{t}`, and applies the one of `task_index`, a Python
+    attribute the `TAPS` sharing module sets before each pass; it fits the
+    backbones' `norm=` slot. Keras's `BatchNormalization` defaults
+    (momentum 0.99, epsilon 1e-3).
 
     Args:
         num_tasks: int, number of tasks (set by `TAPS` before building).
@@ -24,6 +30,7 @@ class TAPSBatchNormalization(keras.layers.Layer):
     Call arguments:
         inputs: float tensor [..., C].
         training: bool, use batch statistics and update the moving ones.
+        task: Python int, overrides `task_index` (default None).
 
     Example:
     >>> norm = TAPSBatchNormalization(num_tasks=2)
@@ -36,6 +43,8 @@ class TAPSBatchNormalization(keras.layers.Layer):
         Learning", CVPR 2022, https://arxiv.org/abs/2203.16708.
     """
 
+    defer_norms = True
+
     def __init__(
         self,
         num_tasks=1,
@@ -45,43 +54,14 @@ class TAPSBatchNormalization(keras.layers.Layer):
         synchronized=False,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.num_tasks = int(num_tasks)
-        self.axis = axis
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.synchronized = synchronized
-        self.task_index = 0
-
-    def build(self, input_shape):
-        self.norms = []
-        for t in range(self.num_tasks):
-            norm = keras.layers.BatchNormalization(
-                axis=self.axis,
-                momentum=self.momentum,
-                epsilon=self.epsilon,
-                synchronized=self.synchronized,
-                dtype=self.dtype_policy,
-                name=f"{self.name}_task{t}",
-            )
-            norm.build(input_shape)
-            self.norms.append(norm)
-
-    def call(self, inputs, training=None):
-        return self.norms[self.task_index](inputs, training=training)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_tasks": self.num_tasks,
-                "axis": self.axis,
-                "momentum": self.momentum,
-                "epsilon": self.epsilon,
-                "synchronized": self.synchronized,
-            }
+        super().__init__(
+            num_tasks,
+            axis=axis,
+            momentum=momentum,
+            epsilon=epsilon,
+            synchronized=synchronized,
+            **kwargs,
         )
-        return config
+
+    def norm_name(self, task):
+        return f"{self.name}_task{task}"

@@ -71,12 +71,10 @@ class BasicBlock(keras.layers.Layer):
         self.strides = strides
         self.dilation_rate = dilation_rate
         self.use_projection = use_projection
-        self.conv = builders.resolve_layer_class(conv)
-        self.norm = builders.resolve_layer_class(norm)
+        builders.set_slots(self, conv, norm, kernel_initializer)
         self.norm_synchronized = norm_synchronized
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         if not use_projection and strides != 1:
             raise ValueError("A strided block needs `use_projection=True`.")
@@ -165,14 +163,7 @@ class BasicBlock(keras.layers.Layer):
                 "strides": self.strides,
                 "dilation_rate": self.dilation_rate,
                 "use_projection": self.use_projection,
-                "conv": builders.layer_class_name(self.conv),
-                "norm": builders.layer_class_name(self.norm),
-                "norm_synchronized": self.norm_synchronized,
-                "norm_momentum": self.norm_momentum,
-                "norm_epsilon": self.norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                **builders.slot_config(self),
             }
         )
         return config

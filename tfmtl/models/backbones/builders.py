@@ -55,6 +55,47 @@ def layer_class_name(cls):
     return name
 
 
+def set_slots(layer, conv, norm, kernel_initializer):
+    """Stores a backbone's layer slots on `layer`, resolved.
+
+    Sets `layer.conv` and `layer.norm` to the layer classes (see
+    `resolve_layer_class`) and `layer.kernel_initializer` to the Keras
+    initializer; `slot_config` writes them back into a config.
+
+    Args:
+        layer: the backbone (or block) being constructed.
+        conv: convolution layer class or registered name.
+        norm: normalisation layer class or registered name.
+        kernel_initializer: initializer (or its name) of the convolutions.
+    """
+    layer.conv = resolve_layer_class(conv)
+    layer.norm = resolve_layer_class(norm)
+    layer.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+
+def slot_config(layer):
+    """The config entries of a backbone's slots and norm settings.
+
+    Args:
+        layer: a layer with the slots of `set_slots` and the attributes
+            `norm_synchronized`, `norm_momentum` and `norm_epsilon`.
+
+    Returns:
+        Dict with `conv` and `norm` (registered names), the three norm
+        settings and `kernel_initializer` (serialised).
+    """
+    return {
+        "conv": layer_class_name(layer.conv),
+        "norm": layer_class_name(layer.norm),
+        "norm_synchronized": layer.norm_synchronized,
+        "norm_momentum": layer.norm_momentum,
+        "norm_epsilon": layer.norm_epsilon,
+        "kernel_initializer": keras.initializers.serialize(
+            layer.kernel_initializer
+        ),
+    }
+
+
 def make_conv(
     conv,
     filters,

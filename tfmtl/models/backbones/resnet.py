@@ -104,12 +104,10 @@ class ResNet(keras.layers.Layer):
         self.output_stride = output_stride
         self.stem_type = stem_type
         self.widths = tuple(widths)
-        self.conv = builders.resolve_layer_class(conv)
-        self.norm = builders.resolve_layer_class(norm)
+        builders.set_slots(self, conv, norm, kernel_initializer)
         self.norm_synchronized = norm_synchronized
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         norm_kwargs = {
             "synchronized": norm_synchronized,
@@ -206,14 +204,7 @@ class ResNet(keras.layers.Layer):
                 "output_stride": self.output_stride,
                 "stem": self.stem_type,
                 "widths": list(self.widths),
-                "conv": builders.layer_class_name(self.conv),
-                "norm": builders.layer_class_name(self.norm),
-                "norm_synchronized": self.norm_synchronized,
-                "norm_momentum": self.norm_momentum,
-                "norm_epsilon": self.norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                **builders.slot_config(self),
             }
         )
         return config

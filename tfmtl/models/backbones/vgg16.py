@@ -111,12 +111,10 @@ class VGG16(keras.layers.Layer):
         self.deeplab_largefov = deeplab_largefov
         self.per_conv_blocks = per_conv_blocks
         self.dropout = dropout
-        self.conv = builders.resolve_layer_class(conv)
-        self.norm = builders.resolve_layer_class(norm)
+        builders.set_slots(self, conv, norm, kernel_initializer)
         self.norm_synchronized = norm_synchronized
         self.norm_momentum = norm_momentum
         self.norm_epsilon = norm_epsilon
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
         stages = []
         for i, widths in enumerate(_STAGES):
@@ -264,14 +262,7 @@ class VGG16(keras.layers.Layer):
                 "deeplab_largefov": self.deeplab_largefov,
                 "per_conv_blocks": self.per_conv_blocks,
                 "dropout": self.dropout,
-                "conv": builders.layer_class_name(self.conv),
-                "norm": builders.layer_class_name(self.norm),
-                "norm_synchronized": self.norm_synchronized,
-                "norm_momentum": self.norm_momentum,
-                "norm_epsilon": self.norm_epsilon,
-                "kernel_initializer": keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                **builders.slot_config(self),
                 "pretrained": self.pretrained,
                 "pretrained_channel_order": self.pretrained_channel_order,
                 "preprocessing": self.preprocessing,

@@ -1,0 +1,7 @@
+"""Generic layers shared by the models and the methods."""
+
+from tfmtl.models.layers.task_batch_normalization import (
+    TaskBatchNormalization,
+)
+
+__all__ = ["TaskBatchNormalization"]
