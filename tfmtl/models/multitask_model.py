@@ -41,7 +41,8 @@ class MultiTaskModel(keras.Model):
     are float32, so losses and metrics never see mixed-precision dtypes.
 
     Args:
-        sharing: A `tfmtl.sharing.Sharing` layer.
+        sharing: A `tfmtl.sharing.Sharing` layer, or a factory that returns
+            one (gin's `@HardSharing`), called here.
         heads: Dict mapping task name to head layer.
         head_groups: Optional dict mapping an optimizer group name to a
             regular expression: a head variable whose path
@@ -98,6 +99,8 @@ class MultiTaskModel(keras.Model):
                 f"got {dense_interpolation!r}."
             )
         self.dense_interpolation = dense_interpolation
+        if not isinstance(sharing, keras.layers.Layer):
+            sharing = sharing()
         self.sharing = sharing
         self.heads = dict(heads)
         self.task_names = tuple(heads)

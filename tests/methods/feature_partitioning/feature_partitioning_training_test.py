@@ -13,7 +13,7 @@ from tfmtl.methods.feature_partitioning import (
     UpdateTaskSampling,
     per_task_optimizers,
 )
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 
 TASKS = ("attr_a0", "attr_b0")
 
@@ -31,7 +31,7 @@ def _controller(model_dir, schedule, actions=(), partition="independent"):
         freeze_prefix=True,
     )
     sgd = functools.partial(keras.optimizers.SGD, 0.05, momentum=0.9)
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir),
         tasks=tasks_lib.tasks_for(source, TASKS),
         sharing=sharing,

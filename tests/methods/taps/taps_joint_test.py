@@ -23,7 +23,7 @@ from tfmtl.methods.taps import (
     task_streams,
 )
 from tfmtl.models.backbones import builders
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 
 DOMAINS = ("clipart", "real")
 CLASSES = ("apple", "bee", "car")
@@ -95,7 +95,7 @@ def test_joint_taps_per_domain_errors_and_summaries(tmp_path):
     _tree(tmp_path / "DomainNet")
     source = DomainNet(tmp_path / "DomainNet", domains=DOMAINS, image_size=16)
     summaries = TAPSSummaries(every_n_steps=2, train_error_steps=1)
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(tmp_path / "run"),
         tasks=own_data_tasks(source),
         sharing=lambda: TAPS(ThreeConvs(), DOMAINS, train_base=True, lam=0.5),
@@ -208,7 +208,7 @@ def test_taps_accumulation_under_mirrored_strategy(tmp_path, mirrored_strategy):
     source = DomainNet(tmp_path / "DomainNet", domains=DOMAINS, image_size=16)
 
     def run(name, strategy):
-        controller = Controller(
+        controller = build_controller(
             model_dir=str(tmp_path / name),
             tasks=own_data_tasks(source),
             sharing=lambda: TAPS(ThreeConvs(), DOMAINS, lam=0.5),
