@@ -6,6 +6,7 @@ with gin. Tests call it directly.
 """
 
 import dataclasses
+import inspect
 import os
 
 import tensorflow as tf
@@ -111,6 +112,13 @@ def run(
     """
     if mode not in MODES:
         raise ValueError(f"Unknown mode {mode!r}; expected one of {MODES}.")
+    known = inspect.signature(build_controller).parameters
+    unknown = sorted(set(parts) - set(known))
+    if unknown:
+        raise ValueError(
+            f"experiment.run doesn't have a parameter {unknown[0]!r}; the "
+            f"run's parts are {sorted(set(known) - {'model_dir', 'strategy'})}."
+        )
     dirs = Directories.resolve(model_dir)
     if deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -51,14 +51,19 @@ def build_model(tasks, model=None, sharing=None):
             `@MultiTaskModel`), or None.
         sharing: With `model=None`, a sharing layer or factory.
     """
-    heads = {t.name: t.head() for t in tasks}
+
+    def heads():
+        return {t.name: t.head() for t in tasks}
+
+    # The sharing module is built before the heads, so initialisers draw
+    # their seeds in the same order whichever way the model is given.
     if model is not None:
         if sharing is not None:
             raise ValueError("Give either model or sharing, not both.")
         return model(heads=heads)
     if sharing is None:
         raise ValueError("A run needs a model (or a sharing module).")
-    return MultiTaskModel(_instantiate(sharing), heads)
+    return MultiTaskModel(_instantiate(sharing), heads())
 
 
 def build_controller(
