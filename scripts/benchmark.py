@@ -42,7 +42,7 @@ from absl import app, flags, logging  # noqa: E402
 from tfmtl import weighting as weighting_lib  # noqa: E402
 from tfmtl.methods.tag.affinity_recorder import AffinityRecorder  # noqa: E402
 from tfmtl.testing import tiny_problem  # noqa: E402
-from tfmtl.trainers import Controller  # noqa: E402
+from tfmtl.trainers import build_controller  # noqa: E402
 from tfmtl.trainers.actions import Action  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -118,7 +118,7 @@ def step_times(problem, steps, warmup, actions=(), **kwargs):
     left out."""
     clock = StepClock()
     with tempfile.TemporaryDirectory() as model_dir:
-        controller = Controller(
+        controller = build_controller(
             model_dir=model_dir,
             summary_every=10**9,
             checkpoint_every=10**9,

@@ -59,12 +59,13 @@ def run_gin_experiment(monkeypatch):
     def run(files, bindings=(), mode="train"):
         built = []
 
-        class Recording(experiment.Controller):
-            def __init__(self, **kwargs):
-                super().__init__(**kwargs)
-                built.append(self)
+        build = experiment.build_controller
 
-        monkeypatch.setattr(experiment, "Controller", Recording)
+        def recording(**kwargs):
+            built.append(build(**kwargs))
+            return built[-1]
+
+        monkeypatch.setattr(experiment, "build_controller", recording)
         gin.clear_config()
         gin.add_config_file_search_path(root)
         try:

@@ -1,16 +1,18 @@
 """The top-level function that gin configures: one run in one mode.
 
-`run` is plain Python with keyword-only arguments; `tfmtl/train.py` wraps it
+`run` is plain Python with keyword-only arguments; the run's parts go to
+`tfmtl.trainers.builder.build_controller`; `tfmtl/train.py` wraps it
 with gin. Tests call it directly.
 """
 
 import dataclasses
+import inspect
 import os
 
 import tensorflow as tf
 from absl import logging
 
-from tfmtl.trainers.controller import Controller
+from tfmtl.trainers.builder import build_controller
 from tfmtl.trainers.distribute import make_strategy
 
 MODES = ("train", "evaluate", "train_and_evaluate", "export")
@@ -72,34 +74,15 @@ def run(
     *,
     mode="train_and_evaluate",
     model_dir=None,
-    tasks,
-    sharing,
-    optimizers,
-    train_data,
-    global_batch_size,
     train_steps,
-    accumulation_steps=1,
-    weighting=None,
-    schedule=None,
-    eval_data=None,
-    train_splits=None,
-    eval_split="validation",
     eval_every=None,
     eval_steps=None,
-    eval_batch_size=None,
-    actions=(),
     strategy="auto",
-    checkpoint_every=500,
-    summary_every=50,
-    mixed_precision=None,
-    seed=0,
     deterministic=False,
-    dense_interpolation="bilinear",
     export_dir=None,
-    hparams=None,
-    config_text=None,
+    **parts,
 ):
-    """Builds a `Controller` and runs one mode.
+    """Builds a run and runs one mode.
 
     Inside a Vertex AI job, `AIP_MODEL_DIR` and `AIP_CHECKPOINT_DIR` are used
     when `model_dir` is not given, and `AIP_TENSORBOARD_LOG_DIR` receives the
@@ -109,35 +92,19 @@ def run(
     Args:
         mode: One of `MODES`.
         model_dir: Directory holding all state of the run.
-        tasks: Sequence of `tfmtl.tasks.Task`.
-        sharing: Sharing layer factory (e.g. `HardSharing` bound by gin).
-        optimizers: Dict mapping variable group to optimizer factory.
-        train_data: Training `DataSource`.
-        global_batch_size: Examples per training step over all replicas.
         train_steps: Target global step of training.
-        accumulation_steps: Micro-steps (batches of `global_batch_size`) per
-            optimizer update; 1 updates every step (see `Trainer`).
-        weighting: Weighting factory (default equal weights).
-        schedule: A `Schedule` (default `Joint`).
-        eval_data: Evaluation `DataSource` (default `train_data`).
-        train_splits: Dict of data stream name to split.
-        eval_split: Evaluation split.
         eval_every: Steps between evaluations in `train_and_evaluate`.
         eval_steps: Batches per evaluation (None: whole split).
-        eval_batch_size: Global evaluation batch size.
-        actions: Extra actions.
-        strategy: "auto", "default", "mirrored" or "multi_worker".
-        checkpoint_every: Steps between checkpoints.
-        summary_every: Steps between summaries.
-        mixed_precision: None, "mixed_bfloat16" or "mixed_float16".
-        seed: Seed of initialisation and data order.
+        strategy: "auto", "default", "mirrored" or "multi_worker", or a
+            `tf.distribute.Strategy`.
         deterministic: Make TensorFlow ops deterministic (reproducible runs,
             bit-exact resumes; somewhat slower).
-        dense_interpolation: How dense predictions are resized to the input
-            size, "bilinear" or "nearest" (see `MultiTaskModel`).
         export_dir: Export destination (default `model_dir/export`).
-        hparams: Hyperparameters shown in TensorBoard's hparams plugin.
-        config_text: Configuration text shown in TensorBoard.
+        **parts: The run's parts and settings, passed to
+            `tfmtl.trainers.builder.build_controller` (which documents them
+            all and rejects unknown names): `model` (e.g. gin's
+            `@MultiTaskModel`), `tasks`, `optimizers`, `train_data`,
+            `global_batch_size`, `weighting`, `schedule`, `actions`, ...
 
     Returns:
         Evaluation results (evaluate / train_and_evaluate), the last training
@@ -145,36 +112,22 @@ def run(
     """
     if mode not in MODES:
         raise ValueError(f"Unknown mode {mode!r}; expected one of {MODES}.")
+    known = inspect.signature(build_controller).parameters
+    unknown = sorted(set(parts) - set(known))
+    if unknown:
+        raise ValueError(
+            f"experiment.run doesn't have a parameter {unknown[0]!r}; the "
+            f"run's parts are {sorted(set(known) - {'model_dir', 'strategy'})}."
+        )
     dirs = Directories.resolve(model_dir)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if isinstance(strategy, str):
         strategy = make_strategy(strategy)
-    controller = Controller(
-        model_dir=dirs.model_dir,
-        tasks=tasks,
-        sharing=sharing,
-        optimizers=optimizers,
-        train_data=train_data,
-        global_batch_size=global_batch_size,
-        accumulation_steps=accumulation_steps,
-        weighting=weighting,
-        schedule=schedule,
-        eval_data=eval_data,
-        train_splits=train_splits,
-        eval_split=eval_split,
-        eval_batch_size=eval_batch_size,
-        actions=actions,
-        strategy=strategy,
-        checkpoint_every=checkpoint_every,
-        summary_every=summary_every,
-        mixed_precision=mixed_precision,
-        seed=seed,
-        dense_interpolation=dense_interpolation,
-        hparams=hparams,
-        config_text=config_text,
-        summary_dir=dirs.summary_dir,
-        checkpoint_dir=dirs.checkpoint_dir,
+    parts.setdefault("summary_dir", dirs.summary_dir)
+    parts.setdefault("checkpoint_dir", dirs.checkpoint_dir)
+    controller = build_controller(
+        model_dir=dirs.model_dir, strategy=strategy, **parts
     )
     logging.info(
         "Run %s in %s: %d tasks, %d replica(s).",

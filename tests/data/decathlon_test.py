@@ -151,12 +151,12 @@ def test_partitioned_network_trains_on_per_task_streams(tmp_path):
         FeaturePartitioning,
         per_task_optimizers,
     )
-    from tfmtl.trainers import Controller
+    from tfmtl.trainers import build_controller
 
     _write_devkit(str(tmp_path))
     source = Decathlon(TASKS, str(tmp_path), format="devkit", image_size=16)
     sgd = functools.partial(keras.optimizers.SGD, 0.05, momentum=0.9)
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(tmp_path / "run"),
         tasks=decathlon_tasks(source),
         sharing=functools.partial(

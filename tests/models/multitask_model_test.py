@@ -13,7 +13,7 @@ from tfmtl.models.heads import DenseHead
 from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.sharing import HardSharing
 from tfmtl.testing import TinyStagedBackbone
-from tfmtl.trainers import Controller, Joint
+from tfmtl.trainers import Joint, build_controller
 
 FC8 = {"fc8_weights": "output_conv/kernel$", "fc8_biases": "output_conv/bias$"}
 
@@ -89,7 +89,7 @@ def _one_step(tmp_path, name, head_groups, multipliers):
     }
     for group, m in multipliers.items():
         optimizers[group] = lambda m=m: keras.optimizers.SGD(lr * m)
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(tmp_path / name),
         tasks=tasks_lib.tasks_for(source, names),
         # The Controller builds the model: the sharing module carries the

@@ -8,7 +8,7 @@ import tensorflow as tf
 from tfmtl import tasks as tasks_lib
 from tfmtl.data import SyntheticScenes
 from tfmtl.sharing import HardSharing
-from tfmtl.trainers import Controller, Joint
+from tfmtl.trainers import Joint, build_controller
 from tfmtl.trainers.gradient_accumulator import GradientAccumulator
 
 TASKS = ("attr_a0", "attr_b0")  # classifier heads: no batch norm
@@ -52,7 +52,7 @@ def _sharing():
 
 
 def _controller(model_dir, batch, steps=1, strategy=None, **kwargs):
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir),
         tasks=tasks_lib.tasks_for(_SOURCE, TASKS),
         sharing=_sharing,

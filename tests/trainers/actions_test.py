@@ -10,18 +10,22 @@ from tfmtl.trainers.actions import (
 )
 
 
-class _Controller:
-    def latest_checkpoint(self):
+class _Checkpoints:
+    def latest(self):
         return "/run/ckpt-7"
+
+
+class _Context:
+    checkpoints = _Checkpoints()
 
 
 def test_nan_guard_names_the_last_checkpoint():
     guard = NanGuard()
     guard(8, {"loss/a": 1.0, "grad_norm": 2.0, "weight/a": float("nan")}, None)
     with pytest.raises(TrainingDivergedError, match="ckpt-7"):
-        guard(8, {"loss/a": 1.0, "grad_norm": float("inf")}, _Controller())
+        guard(8, {"loss/a": 1.0, "grad_norm": float("inf")}, _Context())
     with pytest.raises(TrainingDivergedError, match="loss/a"):
-        guard(8, {"loss/a": float("nan")}, _Controller())
+        guard(8, {"loss/a": float("nan")}, _Context())
 
 
 def test_early_stopping_counts_evaluations_without_improvement():

@@ -4,11 +4,11 @@ import pytest
 import tensorflow as tf
 
 from tfmtl.testing import tiny_problem
-from tfmtl.trainers import Controller, checkpointing
+from tfmtl.trainers import build_controller, checkpointing
 
 
 def _controller(model_dir):
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir),
         summary_every=2,
         checkpoint_every=2,

@@ -13,11 +13,11 @@ from tfmtl import tasks as tasks_lib
 from tfmtl.testing import tiny_problem
 from tfmtl.trainers import (
     Action,
-    Controller,
     EarlyStopping,
     ExportBest,
     SampledTask,
     TrainingDivergedError,
+    build_controller,
 )
 
 
@@ -30,7 +30,7 @@ def _controller(model_dir, strategy=None, problem=None, **kwargs):
     problem = problem or tiny_problem()
     kwargs.setdefault("summary_every", 2)
     kwargs.setdefault("checkpoint_every", 2)
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir), strategy=strategy, **problem, **kwargs
     )
 

@@ -9,7 +9,7 @@ from tfmtl import tasks as tasks_lib
 from tfmtl.data import SyntheticScenes
 from tfmtl.data.pipeline import make_dataset
 from tfmtl.sharing import HardSharing
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 from tfmtl.weighting import EW
 
 TASKS = ("attr_a0", "attr_b0", "depth")
@@ -46,7 +46,7 @@ def _sharing():
 
 def test_trainer_gramian_equals_separately_computed_gradients(tmp_path):
     tasks = tasks_lib.tasks_for(SOURCE, TASKS)
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(tmp_path),
         tasks=tasks,
         sharing=_sharing,

@@ -41,8 +41,11 @@ class MultiTaskModel(keras.Model):
     are float32, so losses and metrics never see mixed-precision dtypes.
 
     Args:
-        sharing: A `tfmtl.sharing.Sharing` layer.
-        heads: Dict mapping task name to head layer.
+        sharing: A `tfmtl.sharing.Sharing` layer, or a factory that returns
+            one (gin's `@HardSharing`), called here.
+        heads: Dict mapping task name to head layer, or a function that
+            returns one, called after the sharing module is made (so
+            initialisers draw in the order sharing, then heads).
         head_groups: Optional dict mapping an optimizer group name to a
             regular expression: a head variable whose path
             (`variable.path`, e.g. `".../dense_head/output_conv/bias"`)
@@ -90,6 +93,10 @@ class MultiTaskModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not isinstance(sharing, keras.layers.Layer):
+            sharing = sharing()
+        if callable(heads):
+            heads = heads()
         if not heads:
             raise ValueError("MultiTaskModel needs at least one head.")
         if dense_interpolation not in DENSE_INTERPOLATIONS:

@@ -11,6 +11,7 @@ from tfmtl.trainers.actions import (
     StopTraining,
     TrainingDivergedError,
 )
+from tfmtl.trainers.builder import build_controller
 from tfmtl.trainers.controller import Controller
 from tfmtl.trainers.distribute import ClusterInfo, make_strategy
 from tfmtl.trainers.schedules import Alternating, Joint, Plan, SampledTask
@@ -32,6 +33,7 @@ __all__ = [
     "StopTraining",
     "Trainer",
     "TrainingDivergedError",
+    "build_controller",
     "checkpointing",
     "make_strategy",
 ]

@@ -1,9 +1,12 @@
 """Actions: host-side hooks run between training steps or after evaluations.
 
-An action is called as `action(step, logs, controller)` on the host, eagerly.
-Train-time actions (`on="train"`) see the step's logs every `every_n_steps`;
-evaluation actions (`on="eval"`) see each evaluation's results. Actions are
-`tf.Module`s so their state (best value, patience counter) is checkpointed
+An action is called as `action(step, logs, context)` on the host, eagerly,
+where `context` is the run's read-only `RunContext` (model, schedule,
+optimizers, summary writer, model_dir, is_chief, last evaluation and the
+run's checkpoint, evaluation and export services). Train-time actions
+(`on="train"`) see the step's logs every `every_n_steps`; evaluation
+actions (`on="eval"`) see each evaluation's results. Actions are `tf.Module`s
+so their state (best value, patience counter) is checkpointed
 with the run and survives a restart.
 """
 
@@ -36,7 +39,7 @@ class Action(tf.Module):
             raise ValueError(f"Action.on must be 'train' or 'eval', not {on!r}")
         self.every_n_steps, self.on = int(every_n_steps), on
 
-    def __call__(self, step: int, logs: dict, controller) -> None:
+    def __call__(self, step: int, logs: dict, context) -> None:
         raise NotImplementedError
 
 
@@ -51,7 +54,7 @@ class NanGuard(Action):
     def __init__(self, every_n_steps: int = 1):
         super().__init__(every_n_steps, "train")
 
-    def __call__(self, step, logs, controller):
+    def __call__(self, step, logs, context):
         bad = {
             k: float(v)
             for k, v in logs.items()
@@ -61,7 +64,7 @@ class NanGuard(Action):
         if bad:
             raise TrainingDivergedError(
                 f"Non-finite loss at step {step}: {bad}. Last good "
-                f"checkpoint: {controller.latest_checkpoint()}. Lower the "
+                f"checkpoint: {context.checkpoints.latest()}. Lower the "
                 "learning rate or enable gradient clipping, then resume."
             )
 
@@ -72,12 +75,12 @@ class SaveCheckpoint(Action):
     def __init__(self, every_n_steps: int = 1000):
         super().__init__(every_n_steps, "train")
 
-    def __call__(self, step, logs, controller):
-        controller.save_checkpoint()
+    def __call__(self, step, logs, context):
+        context.checkpoints.save()
 
 
 class Evaluate(Action):
-    """Runs `controller.evaluate(steps)` every `every_n_steps` steps.
+    """Runs `context.evaluate(steps)` every `every_n_steps` steps.
 
     Args:
         every_n_steps: Steps between evaluations.
@@ -88,8 +91,8 @@ class Evaluate(Action):
         super().__init__(every_n_steps, "train")
         self.steps = steps
 
-    def __call__(self, step, logs, controller):
-        controller.evaluate(self.steps)
+    def __call__(self, step, logs, context):
+        context.evaluate(self.steps)
 
 
 class EarlyStopping(Action):
@@ -114,7 +117,7 @@ class EarlyStopping(Action):
         self.best = tf.Variable(worst, dtype=tf.float64, trainable=False)
         self.bad_evaluations = tf.Variable(0, dtype=tf.int64, trainable=False)
 
-    def __call__(self, step, logs, controller):
+    def __call__(self, step, logs, context):
         value = metric_value(logs, self.metric)
         sign = 1.0 if self.mode == "min" else -1.0
         if sign * (self.best.numpy() - value) > self.min_delta:
@@ -145,7 +148,7 @@ class ExportBest(Action):
         worst = np.inf if mode == "min" else -np.inf
         self.best = tf.Variable(worst, dtype=tf.float64, trainable=False)
 
-    def __call__(self, step, logs, controller):
+    def __call__(self, step, logs, context):
         value = metric_value(logs, self.metric)
         better = value < self.best.numpy()
         if self.mode == "max":
@@ -153,12 +156,12 @@ class ExportBest(Action):
         if not better:
             return
         self.best.assign(value)
-        path = controller.save_best_checkpoint(step, {self.metric: value})
+        path = context.checkpoints.save_best(step, {self.metric: value})
         logging.info(
             "New best %s = %.6g at step %d: %s", self.metric, value, step, path
         )
         if self.export_model:
-            controller.export(controller.best_dir)
+            context.export(context.checkpoints.best_dir)
 
 
 def metric_value(logs, key):

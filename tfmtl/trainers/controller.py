@@ -6,18 +6,19 @@ best checkpoint (`best/`) and exports (`export/`). `train` resumes from the
 latest checkpoint: the step, model, optimizer slots, weighting state, action
 state and the position of every data stream come back, so a killed run
 continues exactly where its last checkpoint left it.
+
+The parts are built by `tfmtl.trainers.builder.build_controller`; this
+module only runs the loops, as Orbit's controller does.
 """
 
 import os
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from tfmtl.data.pipeline import make_dataset
-from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.trainers import checkpointing, summaries
 from tfmtl.trainers.actions import (
     Evaluate,
@@ -25,266 +26,143 @@ from tfmtl.trainers.actions import (
     SaveCheckpoint,
     StopTraining,
 )
-from tfmtl.trainers.distribute import ClusterInfo
-from tfmtl.trainers.schedules import Joint
-from tfmtl.trainers.trainer import Trainer
-
-
-def _instantiate(obj):
-    """Calls factories (classes, gin configurables); keeps built objects."""
-    if isinstance(obj, keras.layers.Layer | keras.optimizers.Optimizer):
-        return obj
-    return obj()
+from tfmtl.trainers.export import export_model
+from tfmtl.trainers.run_checkpoints import RunCheckpoints
+from tfmtl.trainers.run_context import RunContext
 
 
 class Controller:
-    """Builds a run under a strategy and drives its outer loops.
+    """Drives the outer loops of a built run.
 
     Args:
         model_dir: Directory for all state of the run.
-        tasks: Sequence of `tfmtl.tasks.Task`.
-        sharing: Sharing layer, or a factory called inside the strategy scope.
-        optimizers: Dict mapping variable group to an optimizer factory.
-        train_data: A `DataSource`.
-        global_batch_size: Training examples per step over all replicas.
-        accumulation_steps: Micro-steps per optimizer update (gradient
-            accumulation, see `Trainer`); steps, checkpoints and schedules
-            of the controller count micro-steps, learning-rate schedules
-            count updates.
-        weighting: Weighting layer or factory (default equal weights).
-        schedule: A `Schedule` (default `Joint`).
-        eval_data: Evaluation `DataSource` (default `train_data`).
-        train_splits: Dict mapping data stream name to a split of
-            `train_data`; plans name streams.
-        eval_split: Split used by `evaluate`.
-        eval_batch_size: Global evaluation batch size.
+        trainer: The run's `Trainer` (model, tasks, optimizers, weighting,
+            strategy).
+        schedule: The bound `Schedule`.
+        train_data: The training `DataSource`.
+        train_splits: Dict mapping data stream name to split.
+        image_shape: `(H, W, C)` of one input image.
+        evaluator: The run's `Evaluator`.
+        writers: The run's `summaries.Writers`.
         actions: Extra `Action`s.
-        strategy: A `tf.distribute.Strategy` (default: the current one).
+        cluster: The process's `ClusterInfo`.
+        checkpoint_dir: Where checkpoints are written and resumed from.
+        max_checkpoints: Checkpoints kept.
         checkpoint_every: Steps between checkpoints.
         summary_every: Steps between summaries and progress lines.
-        max_checkpoints: Checkpoints kept.
-        mixed_precision: None, "mixed_bfloat16" or "mixed_float16".
-        seed: Seed of data order and initialisation.
-        dense_interpolation: How `MultiTaskModel` resizes dense predictions
-            to the input size ("bilinear" or "nearest").
-        hparams: Dict of hyperparameters for TensorBoard's hparams plugin.
-        config_text: Text (the gin config) shown in TensorBoard.
-        summary_dir: Where summaries go (default `model_dir`).
-        checkpoint_dir: Where checkpoints go (default `model_dir`; Vertex AI
-            sets `AIP_CHECKPOINT_DIR`).
-        num_summary_images: Examples drawn for dense tasks at evaluation.
+        seed: Seed of the data order.
+        hparams: Hyperparameters shown in TensorBoard.
+        config_text: Configuration text shown in TensorBoard.
     """
 
     def __init__(
         self,
         *,
         model_dir,
-        tasks,
-        sharing,
-        optimizers,
+        trainer,
+        schedule,
         train_data,
-        global_batch_size,
-        accumulation_steps=1,
-        weighting=None,
-        schedule=None,
-        eval_data=None,
-        train_splits=None,
-        eval_split="validation",
-        eval_batch_size=None,
-        actions=(),
-        strategy=None,
+        train_splits,
+        image_shape,
+        evaluator,
+        writers,
+        actions,
+        cluster,
+        checkpoint_dir,
+        max_checkpoints=3,
         checkpoint_every=500,
         summary_every=50,
-        max_checkpoints=3,
-        mixed_precision=None,
         seed=0,
-        dense_interpolation="bilinear",
         hparams=None,
         config_text=None,
-        summary_dir=None,
-        checkpoint_dir=None,
-        num_summary_images=3,
     ):
-        if not model_dir:
-            raise ValueError("model_dir is required.")
-        self.model_dir, self.tasks = str(model_dir), list(tasks)
-        self.checkpoint_dir = str(checkpoint_dir or model_dir)
-        self.task_names = tuple(t.name for t in self.tasks)
-        self.train_data, self.eval_data = train_data, eval_data or train_data
-        self.train_splits = dict(train_splits or {"train": "train"})
-        self.eval_split = eval_split
-        self.global_batch_size = int(global_batch_size)
-        self.accumulation_steps = int(accumulation_steps)
-        self.eval_batch_size = int(eval_batch_size or global_batch_size)
-        self.strategy = strategy or tf.distribute.get_strategy()
-        self.cluster = ClusterInfo.from_environment()
-        self.seed, self.hparams, self.config_text = seed, hparams, config_text
-        self.dense_interpolation = dense_interpolation
-        self.summary_every = int(summary_every)
-        self.num_summary_images = num_summary_images
-        self.schedule = (schedule or Joint()).bind(self.task_names)
-        self.best_dir = os.path.join(self.model_dir, "best")
-        for plan in self.schedule.plans():
-            if plan.data not in self.train_splits:
-                raise ValueError(
-                    f"Schedule reads data stream {plan.data!r}; streams are "
-                    f"{sorted(self.train_splits)} (set train_splits)."
-                )
-        if mixed_precision:
-            keras.mixed_precision.set_global_policy(mixed_precision)
-        self.actions = list(actions)
+        self.model_dir, self.trainer = str(model_dir), trainer
+        self.model, self.weighting = trainer.model, trainer.weighting
+        self.optimizers, self.strategy = trainer.optimizers, trainer.strategy
+        self.tasks = list(trainer.tasks.values())
+        self.task_names = trainer.task_names
+        self.schedule, self.train_data = schedule, train_data
+        self.train_splits = dict(train_splits)
+        self.image_shape, self.evaluator = image_shape, evaluator
+        self.global_batch_size = trainer.global_batch_size
+        self.cluster, self.actions = cluster, list(actions)
         self.checkpoint_every = int(checkpoint_every)
-        self._build(
-            sharing, optimizers, weighting, mixed_precision, max_checkpoints
-        )
-        self._writers = summaries.Writers(
-            summary_dir or self.model_dir, self.cluster.is_chief
-        )
-        self._iterators = {}
-        self.last_evaluation = {}
-
-    # ------------------------------------------------------------ building
-    def _build(self, sharing, optimizers, weighting, precision, max_to_keep):
-        from tfmtl.weighting import EW
-
-        keras.utils.set_random_seed(self.seed)
-        example = make_dataset(
-            self.train_data,
-            next(iter(self.train_splits.values())),
-            self.task_names,
-            1,
-            shuffle=False,
-            repeat=False,
-        ).element_spec
-        self.image_shape = tuple(example["image"].shape[1:])
-        with self.strategy.scope():
-            self.model = MultiTaskModel(
-                _instantiate(sharing),
-                {t.name: t.head() for t in self.tasks},
-                dense_interpolation=self.dense_interpolation,
-            )
-            outputs = self.model(
-                tf.zeros((1, *self.image_shape)), training=False
-            )
-            if self.strategy.num_replicas_in_sync > 1:
-                _synchronize_batch_norm(self.model)
-            _check_label_shapes(self.tasks, example["labels"], outputs)
-            # Weightings always compute in float32, whatever the policy.
-            policy = keras.mixed_precision.global_policy()
-            keras.mixed_precision.set_global_policy("float32")
-            try:
-                self.weighting = _instantiate(weighting or EW)
-            finally:
-                keras.mixed_precision.set_global_policy(policy)
-            self.weighting.build(len(self.tasks))
-            groups = self.model.variable_groups()
-            groups["weights"] = groups.get("weights", []) + list(
-                self.weighting.trainable_variables
-            )
-            self.optimizers = {}
-            for group, factory in optimizers.items():
-                opt = _instantiate(factory)
-                if precision == "mixed_float16":
-                    opt = keras.optimizers.LossScaleOptimizer(opt)
-                opt.build(groups.get(group, []))
-                self.optimizers[group] = opt
-            self.trainer = Trainer(
-                self.model,
-                self.tasks,
-                self.optimizers,
-                self.weighting,
-                self.strategy,
-                self.global_batch_size,
-                self.accumulation_steps,
-            )
-        for plan in self.schedule.plans():
-            self.trainer.check_plan(plan)
+        self.summary_every = int(summary_every)
+        self.seed, self.hparams, self.config_text = seed, hparams, config_text
+        self.writers = writers
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.data_positions = {
             name: tf.Variable(0, dtype=tf.int64, trainable=False)
             for name in self.train_splits
         }
+        self._iterators, self.last_evaluation = {}, {}
+        self.context = RunContext(
+            model=self.model,
+            tasks=self.tasks,
+            schedule=schedule,
+            optimizers=self.optimizers,
+            writer=writers,
+            model_dir=self.model_dir,
+            is_chief=cluster.is_chief,
+            image_shape=image_shape,
+            train_data=train_data,
+            train_splits=self.train_splits,
+            checkpoints_fn=lambda: self.checkpoints,
+            evaluator=evaluator,
+            step_fn=lambda: self.step,
+            evaluation_fn=lambda: self.last_evaluation,
+            evaluate_fn=self.evaluate,
+            export_fn=self.export,
+        )
         for action in self.actions:
             if hasattr(action, "bind"):
-                action.bind(self)  # creates checkpointed state for the run
-        self.checkpoint = checkpointing.make_checkpoint(
+                action.bind(self.context)  # creates checkpointed state
+        checkpoint = checkpointing.make_checkpoint(
             self.global_step,
             self.model,
             self.weighting,
             self.optimizers,
             self.data_positions,
             self.actions,
-            self.trainer.accumulator,
+            trainer.accumulator,
         )
-        directory = self.checkpoint_dir
-        if not self.cluster.is_chief:
-            # Every worker must save (collectives); only the chief's copy is
-            # kept.
-            directory = os.path.join(
-                self.checkpoint_dir,
-                ".workers",
-                f"worker_{self.cluster.task_id}",
-            )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint,
-            directory,
-            max_to_keep=max_to_keep,
-            step_counter=self.global_step,
+        self.checkpoints = RunCheckpoints(
+            checkpoint,
+            self.model,
+            self.weighting,
+            self.global_step,
+            checkpoint_dir,
+            self.model_dir,
+            cluster,
+            max_checkpoints,
         )
-
-    # --------------------------------------------------------- checkpoints
-    def latest_checkpoint(self):
-        """Path of the newest checkpoint of the run, or None."""
-        return tf.train.latest_checkpoint(self.checkpoint_dir)
-
-    def restore(self, path=None):
-        """Restores `path` (default: the latest checkpoint); returns it."""
-        path = path or self.latest_checkpoint()
-        if path:
-            checkpointing.restore(
-                self.checkpoint, path, self.model, self.weighting
-            )
-            self._iterators = {}
-            logging.info("Restored %s (step %d).", path, self.step)
-        return path
-
-    def save_checkpoint(self):
-        """Writes a checkpoint for the current step; returns its path."""
-        path = self.manager.save(checkpoint_number=self.global_step)
-        if not self.cluster.is_chief:
-            tf.io.gfile.rmtree(self.manager.directory)
-        return path
-
-    def save_best_checkpoint(self, step, metrics):
-        """Writes the current state to `model_dir/best`; returns its path."""
-        prefix = os.path.join(self.best_dir, "ckpt")
-        if not self.cluster.is_chief:
-            # Every worker must write (collectives); its copy is dropped.
-            worker = f"worker_{self.cluster.task_id}"
-            scratch = os.path.join(self.checkpoint_dir, ".workers", worker)
-            path = self.checkpoint.write(os.path.join(scratch, "best", "ckpt"))
-            tf.io.gfile.rmtree(scratch)
-            return path
-        path = self.checkpoint.write(prefix)
-        if self.cluster.is_chief:
-            summaries.write_json(
-                os.path.join(self.best_dir, "best.json"),
-                {"step": int(step), "checkpoint": path, **metrics},
-            )
-        return path
+        self.best_dir = self.checkpoints.best_dir
 
     @property
     def step(self) -> int:
         return int(self.global_step.numpy())
 
+    # --------------------------------------------------------- checkpoints
+    def latest_checkpoint(self):
+        """Path of the newest checkpoint of the run, or None."""
+        return self.checkpoints.latest()
+
+    def restore(self, path=None):
+        """Restores `path` (default: the latest checkpoint); returns it."""
+        path = self.checkpoints.restore(path)
+        if path:
+            self._iterators = {}
+        return path
+
+    def save_checkpoint(self):
+        """Writes a checkpoint for the current step; returns its path."""
+        return self.checkpoints.save()
+
     # ------------------------------------------------------------- training
     def _iterator(self, stream):
         if stream not in self._iterators:
-            split, start = (
-                self.train_splits[stream],
-                self.data_positions[stream],
-            )
-            start = int(start.numpy())
+            split = self.train_splits[stream]
+            start = int(self.data_positions[stream].numpy())
 
             def dataset_fn(context):
                 return make_dataset(
@@ -315,7 +193,7 @@ class Controller:
             The host-side logs of the last step.
         """
         self.restore()
-        self._writers.write_start(self.hparams, self.config_text, self.step)
+        self.writers.write_start(self.hparams, self.config_text, self.step)
         logs, window, started = {}, summaries.Window(), time.time()
         first_step, last_time = self.step, time.time()
         # Order matters: the NaN guard runs before anything is saved, and
@@ -335,47 +213,38 @@ class Controller:
                 )
                 self.global_step.assign_add(1)
                 self.data_positions[plan.data].assign_add(1)
-                for probe in probes:
-                    prefix = f"probe/{probe.name}/"
-                    probe.record(
-                        self.step,
-                        {
-                            k[len(prefix) :]: np.asarray(logs.pop(k))
-                            for k in list(logs)
-                            if k.startswith(prefix)
-                        },
-                        self,
-                    )
+                self._record_probes(probes, logs)
                 logs = {k: float(v) for k, v in logs.items()}
                 window.add(logs)
                 step = self.step
                 if step % self.summary_every == 0 or step == steps:
                     now = time.time()
-                    rate = (
-                        window.count
-                        * self.global_batch_size
-                        / max(now - last_time, 1e-9)
-                    )
-                    averaged = window.mean()
-                    averaged["throughput/examples_per_second"] = rate
-                    for group, opt in self.optimizers.items():
-                        averaged[f"lr/{group}"] = _learning_rate(opt)
-                    self._writers.scalars("train", averaged, step)
+                    averaged, rate = self._summarize(window, now - last_time)
                     summaries.progress(
                         step, steps, averaged, rate, first_step, started
                     )
                     window, last_time = summaries.Window(), now
                 for action in train_actions:
                     if step % action.every_n_steps == 0:
-                        action(step, logs, self)
+                        action(step, logs, self.context)
         except StopTraining as stop:
             logging.info("%s", stop)
         for action in self.actions:
             if hasattr(action, "finalize"):
-                action.finalize(self)
+                action.finalize(self.context)
         self.save_checkpoint()
-        self._writers.flush()
+        self.writers.flush()
         return logs
+
+    def _summarize(self, window, seconds):
+        """Writes the window's means; returns them and the example rate."""
+        rate = window.count * self.global_batch_size / max(seconds, 1e-9)
+        averaged = window.mean()
+        averaged["throughput/examples_per_second"] = rate
+        for group, opt in self.optimizers.items():
+            averaged[f"lr/{group}"] = _learning_rate(opt)
+        self.writers.scalars("train", averaged, self.step)
+        return averaged, rate
 
     def _probes(self, step, plan):
         """Actions that probe the batch of this step (`replica_probe`)."""
@@ -384,13 +253,18 @@ class Controller:
             for a in self.actions
             if hasattr(a, "replica_probe")
             and step % a.probe_every_n_steps == 0
-            and a.wants(plan, self)
+            and a.wants(plan, self.context)
         )
 
-    def _run_eval_actions(self, step, results):
-        for action in self.actions:
-            if action.on == "eval":
-                action(step, results, self)
+    def _record_probes(self, probes, logs):
+        for probe in probes:
+            prefix = f"probe/{probe.name}/"
+            results = {
+                k[len(prefix) :]: np.asarray(logs.pop(k))
+                for k in list(logs)
+                if k.startswith(prefix)
+            }
+            probe.record(self.step, results, self.context)
 
     # ----------------------------------------------------------- evaluation
     def evaluate(self, steps=None, checkpoint=None):
@@ -408,76 +282,13 @@ class Controller:
         """
         if checkpoint or (self.step == 0 and self.latest_checkpoint()):
             self.restore(checkpoint)
-        dataset = make_dataset(
-            self.eval_data,
-            self.eval_split,
-            self.task_names,
-            self.eval_batch_size,
-            shuffle=False,
-            repeat=False,
-            drop_remainder=False,
-        )
-        if steps:
-            dataset = dataset.take(steps)
-        totals, first = {}, None
-        for batch in self.strategy.experimental_distribute_dataset(dataset):
-            stats = tf.nest.map_structure(
-                np.asarray, self.trainer.eval_step(batch)
-            )
-            totals = (
-                stats
-                if not totals
-                else tf.nest.map_structure(np.add, totals, stats)
-            )
-        if not totals:
-            raise ValueError(f"Evaluation split {self.eval_split!r} is empty.")
-        results = self._results(totals)
         step = self.step
-        self._writers.scalars("eval", results, step)
-        first = next(iter(dataset.take(1)))
-        self._writers.images("eval", self._dense_images(first), step)
-        self._writers.flush()
-        logging.info(
-            "eval step %d: %s",
-            step,
-            ", ".join(f"{k}={v:.4g}" for k, v in sorted(results.items())),
-        )
+        results = self.evaluator.evaluate(step, steps)
         self.last_evaluation = {"step": step, "results": results}
-        if self.cluster.is_chief:
-            summaries.write_json(
-                os.path.join(self.model_dir, "eval_results.json"),
-                {"step": step, "split": self.eval_split, "results": results},
-            )
-        self._run_eval_actions(step, results)
+        for action in self.actions:
+            if action.on == "eval":
+                action(step, results, self.context)
         return results
-
-    def _results(self, totals):
-        results, total = {}, 0.0
-        for task in self.tasks:
-            entry = totals[task.name]
-            loss = float(entry["loss_sum"] / max(entry["count"], 1.0))
-            results[f"loss/{task.name}"], total = loss, total + loss
-            for i, metric in enumerate(task.metrics):
-                for key, value in metric.result(entry[f"metric{i}"]).items():
-                    results[f"metric/{task.name}/{key}"] = float(value)
-        results["loss/total"] = total
-        return results
-
-    def _dense_images(self, batch):
-        dense = [t for t in self.tasks if t.dense]
-        if not dense or not self.num_summary_images:
-            return {}
-        images = batch["image"][: self.num_summary_images]
-        outputs = self.model(images, training=False)
-        return {
-            t.name: summaries.dense_panel(
-                t.kind,
-                images,
-                batch["labels"][t.name][: len(images)],
-                outputs[t.name],
-            )
-            for t in dense
-        }
 
     def train_and_evaluate(self, train_steps, eval_every, eval_steps=None):
         """Trains with periodic evaluation; returns the final results."""
@@ -501,58 +312,7 @@ class Controller:
             self.restore()
         if not self.cluster.is_chief:
             return export_dir
-        archive = keras.export.ExportArchive()
-        archive.track(self.model)
-        archive.add_endpoint(
-            "serve",
-            lambda images: self.model(images, training=False),
-            input_signature=[
-                tf.TensorSpec((None, *self.image_shape), tf.float32, "images")
-            ],
-        )
-        archive.write_out(
-            os.path.join(export_dir, "saved_model"), verbose=False
-        )
-        keras_path = os.path.join(export_dir, "model.keras")
-        if keras_path.startswith("gs://"):
-            local = os.path.join("/tmp", f"tfmtl_{os.getpid()}.keras")
-            self.model.save(local)
-            tf.io.gfile.copy(local, keras_path, overwrite=True)
-        else:
-            tf.io.gfile.makedirs(export_dir)
-            self.model.save(keras_path)
-        logging.info("Exported to %s", export_dir)
-        return export_dir
-
-
-def _synchronize_batch_norm(model):
-    """Makes every BatchNormalization layer use cross-replica statistics.
-
-    Unsynchronised layers would give each replica its own batch statistics
-    and moving averages, so two replicas would not compute the update of one
-    device on the same global batch.
-    """
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
-
-
-def _check_label_shapes(tasks, label_specs, outputs):
-    """Raises ValueError when a task's labels cannot match its predictions."""
-    for task in tasks:
-        label = tuple(label_specs[task.name].shape[1:])
-        pred = tuple(outputs[task.name].shape[1:])
-        if task.kind in ("binary", "classification", "segmentation"):
-            expected = pred[:-1]
-        else:
-            expected = pred
-        if label != expected:
-            raise ValueError(
-                f"Task {task.name!r} ({task.kind}): the data gives labels of "
-                f"shape {label} per example but the model predicts {pred}, "
-                f"which needs labels of shape {expected}. Check the task's "
-                "kind / channels and the data source."
-            )
+        return export_model(self.model, self.image_shape, export_dir)
 
 
 def _learning_rate(optimizer):

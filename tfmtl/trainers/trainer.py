@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from tfmtl.trainers.gradient_accumulator import GradientAccumulator
+from tfmtl.trainers.step_context import StepContext
 from tfmtl.weighting import gramian as gramian_lib
 
 
@@ -33,6 +34,10 @@ class Trainer:
             micro-batches make one update on N * `global_batch_size`
             examples and the optimizers' `iterations` count updates. Build
             the trainer inside the strategy's scope.
+        variable_groups: Dict mapping group to its variables, as the
+            optimizers were built with (default: the model's
+            `variable_groups()` plus the weighting's variables in
+            "weights").
     """
 
     def __init__(
@@ -44,13 +49,16 @@ class Trainer:
         strategy,
         global_batch_size,
         accumulation_steps=1,
+        variable_groups=None,
     ):
         self.model, self.weighting, self.strategy = model, weighting, strategy
         self.tasks = {t.name: t for t in tasks}
         self.task_names = tuple(self.tasks)
         self.optimizers = dict(optimizers)
         self.global_batch_size = int(global_batch_size)
-        self.variable_groups = self._collect_groups()
+        self.variable_groups = self._check_groups(
+            variable_groups or self._collect_groups()
+        )
         self._train_fns, self._eval_fn = {}, None
         self.accumulation_steps = int(accumulation_steps)
         if self.accumulation_steps < 1:
@@ -69,6 +77,9 @@ class Trainer:
         groups["weights"] = groups.get("weights", []) + list(
             self.weighting.trainable_variables
         )
+        return groups
+
+    def _check_groups(self, groups):
         missing = [
             g for g, v in groups.items() if v and g not in self.optimizers
         ]
@@ -93,6 +104,16 @@ class Trainer:
                 f"Schedule updates groups {bad} that have no optimizer "
                 f"(optimizers: {sorted(self.optimizers)})."
             )
+        subset = tuple(plan.tasks) != self.task_names
+        if subset and not getattr(
+            self.weighting, "supports_task_subsets", False
+        ):
+            raise ValueError(
+                f"The schedule trains the task subset {list(plan.tasks)}, "
+                f"but {type(self.weighting).__name__} weights all "
+                f"{len(self.task_names)} tasks together; use a schedule "
+                "that trains every task at once, or equal weighting (EW)."
+            )
 
     # ------------------------------------------------------------------ train
     def train_step(self, iterator, plan, probes=()):
@@ -105,10 +126,10 @@ class Trainer:
         Args:
             iterator: Distributed iterator of training batches.
             plan: The step's `Plan`.
-            probes: Objects with `name` and `replica_probe(trainer, batch,
-                plan, tape, losses) -> {key: tensor}` (`losses`: the list
-                of per-task loss tensors recorded on `tape`), run per replica
-                on the step's batch before the update (e.g. TAG's lookahead
+            probes: Objects with `name` and `replica_probe(context) ->
+                {key: tensor}` (`context`: a `StepContext` with the model,
+                batch, plan, tape and per-task losses), run per replica on
+                the step's batch before the update (e.g. TAG's lookahead
                 affinity). Their outputs are summed over replicas and
                 returned under `probe/<name>/<key>`.
         """
@@ -193,8 +214,21 @@ class Trainer:
                 )
             objective += regularization
         sums = {}
+        context = None
+        if probes:
+            context = StepContext(
+                model=self.model,
+                batch=batch,
+                plan=plan,
+                tape=tape,
+                losses=per_task,
+                tasks=self.tasks,
+                global_batch_size=self.global_batch_size,
+                optimizers=self.optimizers,
+                variable_groups=self.variable_groups,
+            )
         for probe in probes:
-            results = probe.replica_probe(self, batch, plan, tape, per_task)
+            results = probe.replica_probe(context)
             for k, v in results.items():
                 sums[f"probe/{probe.name}/{k}"] = v
         grad_norm = self._apply(

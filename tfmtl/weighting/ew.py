@@ -35,6 +35,8 @@ class EW(Weighting):
         Multi-Task Learning", NeurIPS 2022 (arXiv:2201.04122).
     """
 
+    supports_task_subsets = True
+
     def call(self, losses, gramian=None, training=None):
         del gramian
         return self.combine(tf.ones([self.num_tasks]), losses, training)

@@ -58,6 +58,10 @@ class Weighting(keras.layers.Layer):
     * ``deterministic``: False for methods that draw random numbers (PCGrad's
       order, RLW, GradDrop); deterministic methods are equivariant to a
       permutation of the tasks.
+    * ``supports_task_subsets``: True only for equal weighting, whose sum
+      also means something on a step that trains a subset of the tasks
+      (`SampledTask`, `Alternating`); the trainer refuses such a schedule
+      with any other weighting instead of silently summing.
 
     State: ``build(num_tasks)`` creates ``task_weights`` (float32 [K], the
     coefficients of the last call, for logging) and ``iterations`` (int64, the
@@ -89,6 +93,7 @@ class Weighting(keras.layers.Layer):
     needs_gramian = None
     needs_per_task_gradients = False
     deterministic = True
+    supports_task_subsets = False
 
     def __init__(self, **kwargs):
         # Always float32: under a mixed-precision policy Keras would

@@ -27,8 +27,8 @@ def _controller(model_dir, unlocked=8):
             tasks_lib.make_task("seg", "segmentation", num_classes=3),
             tasks_lib.make_task("depth", "depth"),
         ],
-        cluster=types.SimpleNamespace(is_chief=True),
-        _writers=types.SimpleNamespace(
+        is_chief=True,
+        writer=types.SimpleNamespace(
             images=lambda *args: summaries.append(args)
         ),
         summaries=summaries,

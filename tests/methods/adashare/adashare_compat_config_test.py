@@ -8,8 +8,7 @@ import pytest
 from tfmtl import experiment
 from tfmtl import tasks as tasks_lib
 from tfmtl.metrics import DepthMetrics, SegmentationMetrics
-from tfmtl.models.multitask_model import MultiTaskModel
-from tfmtl.trainers import controller as controller_lib
+from tfmtl.trainers import builder as builder_lib
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
 COMPAT = "gin_configs/adashare/compat.gin"
@@ -63,7 +62,9 @@ def test_compat_gin_binds_nearest_interpolation():
         assert "dense_interpolation" not in gin.config_str()
         _parse(["gin_configs/adashare/nyu_v2_2task_synthetic.gin", COMPAT])
         assert (
-            gin.query_parameter("experiment.run.dense_interpolation")
+            gin.query_parameter(
+                "multitask_model.MultiTaskModel.dense_interpolation"
+            )
             == "nearest"
         )
     finally:
@@ -87,17 +88,19 @@ def test_compat_scores_come_out_of_an_evaluation(tmp_path, monkeypatch):
     # and dropping the zero-TP classes raises the mIoU of a model that
     # predicts only a few classes.
     built = []
-    monkeypatch.setattr(
-        controller_lib,
-        "MultiTaskModel",
-        lambda *a, **k: built.append(MultiTaskModel(*a, **k)) or built[-1],
-    )
+    build = builder_lib.build_model
+
+    def build_model(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(builder_lib, "build_model", build_model)
     files = ["gin_configs/adashare/cityscapes_2task_synthetic.gin"]
     # Both nearest, so that only the scoring differs.
     default = _evaluate(
         files,
         tmp_path / "default",
-        ["experiment.run.dense_interpolation = 'nearest'"],
+        ["multitask_model.MultiTaskModel.dense_interpolation = 'nearest'"],
     )
     compat = _evaluate(files + [COMPAT], tmp_path / "compat")
     models = dict(zip(("default", "compat"), built))

@@ -46,7 +46,7 @@ from tfmtl.methods.adashare import (
     AdaShareSchedule,
 )
 from tfmtl.models.backbones import ResNet
-from tfmtl.trainers.controller import Controller
+from tfmtl.trainers.builder import build_controller
 
 GROUPS = (("attr_b0", "attr_b1"), ("attr_c0", "attr_c2"), ("attr_c1",))
 TASKS = tuple(task for group in GROUPS for task in group)
@@ -65,7 +65,7 @@ def _learned_policies(model_dir, seed):
         )
     )
     schedule = AdaShareSchedule(WARMUP, WEIGHT, POLICY)
-    controller = Controller(
+    controller = build_controller(
         model_dir=model_dir,
         tasks=tasks_lib.tasks_for(source, TASKS),
         sharing=lambda: AdaShare(

@@ -15,7 +15,7 @@ from tfmtl.methods.feature_partitioning import (
     per_task_optimizers,
 )
 from tfmtl.methods.feature_partitioning.pretrained import BaseNotFoundError
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 
 WIDTHS = (4, 8, 8)
 SOURCE = SyntheticScenes(
@@ -33,7 +33,7 @@ def _controller(model_dir, tasks, **sharing_kwargs):
         **sharing_kwargs,
     )
     sgd = functools.partial(keras.optimizers.SGD, 0.1, momentum=0.9)
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir),
         tasks=tasks_lib.tasks_for(SOURCE, tasks),
         sharing=sharing,

@@ -13,7 +13,8 @@ from tfmtl.methods.feature_partitioning import (
     UpdateTaskSampling,
     per_task_optimizers,
 )
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
+from tfmtl.trainers.step_context import StepContext
 
 TASKS = ("attr_a0", "attr_b0")
 
@@ -31,7 +32,7 @@ def _controller(model_dir, schedule, actions=(), partition="independent"):
         freeze_prefix=True,
     )
     sgd = functools.partial(keras.optimizers.SGD, 0.05, momentum=0.9)
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir),
         tasks=tasks_lib.tasks_for(source, TASKS),
         sharing=sharing,
@@ -189,7 +190,19 @@ def test_training_accuracy_probe_counts_the_step_batch(tmp_path):
     # The probe's counts equal the model's own predictions on that batch.
     trainer, plan = controller.trainer, controller.schedule(0)
     batch = next(iter(controller._iterator(plan.data)))
-    result = action.replica_probe(trainer, batch, plan, None, None)
+    result = action.replica_probe(
+        StepContext(
+            model=trainer.model,
+            batch=batch,
+            plan=plan,
+            tape=None,
+            losses=[],
+            tasks=trainer.tasks,
+            global_batch_size=trainer.global_batch_size,
+            optimizers=trainer.optimizers,
+            variable_groups=trainer.variable_groups,
+        )
+    )
     task = plan.tasks[0]
     logits = controller.model(batch["image"], tasks=plan.tasks, training=True)
     hits = np.argmax(np.asarray(logits[task]), -1) == np.asarray(

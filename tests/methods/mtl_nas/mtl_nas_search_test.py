@@ -15,7 +15,7 @@ from tfmtl.methods.mtl_nas import (
     ConnectivitySummary,
 )
 from tfmtl.testing import TinyStagedBackbone
-from tfmtl.trainers import Action, Alternating, Controller, Plan
+from tfmtl.trainers import Action, Alternating, Plan, build_controller
 
 NAMES = ("segmentation", "normals")
 
@@ -43,7 +43,7 @@ def _search(model_dir, steps, strategy=None, entropy_weight=10.0):
         ]
     )
     phases = _Phases()
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(model_dir),
         tasks=tasks_lib.tasks_for(source, NAMES),
         sharing=lambda: MTLNAS(TinyStagedBackbone, tasks=NAMES),

@@ -12,7 +12,7 @@ from tfmtl.models.backbones import VGG16, ResNet
 from tfmtl.models.heads import DenseHead
 from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.testing import TinyStagedBackbone
-from tfmtl.trainers import Action, Controller, Joint
+from tfmtl.trainers import Action, Joint, build_controller
 
 
 def _resnet():
@@ -85,7 +85,7 @@ def test_training_updates_fusion_with_its_own_optimizer(tmp_path):
         image_size=16, num_train=32, num_validation=8, num_test=8
     )
     record = _Losses()
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(tmp_path),
         tasks=tasks_lib.tasks_for(source, names),
         sharing=lambda: NDDR(TinyStagedBackbone, tasks=names),

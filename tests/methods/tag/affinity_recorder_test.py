@@ -12,14 +12,14 @@ from tfmtl.methods.tag import select_groups
 from tfmtl.methods.tag.affinity_file import load_affinity
 from tfmtl.methods.tag.affinity_recorder import AffinityRecorder
 from tfmtl.testing import tiny_problem
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 
 TASKS = ("attr_a0", "attr_b0", "depth")
 
 
 def _controller(model_dir, recorder=None, **problem):
     problem = tiny_problem(**{"tasks": TASKS, **problem})
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir),
         actions=[recorder] if recorder else [],
         summary_every=1,
@@ -168,7 +168,7 @@ def test_affinity_recovers_the_planted_groups(tmp_path):
         num_train=4096,
         learning_rate=0.1,
     )
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(tmp_path),
         actions=[recorder],
         summary_every=100,

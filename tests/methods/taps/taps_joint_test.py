@@ -23,7 +23,7 @@ from tfmtl.methods.taps import (
     task_streams,
 )
 from tfmtl.models.backbones import builders
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 
 DOMAINS = ("clipart", "real")
 CLASSES = ("apple", "bee", "car")
@@ -95,7 +95,7 @@ def test_joint_taps_per_domain_errors_and_summaries(tmp_path):
     _tree(tmp_path / "DomainNet")
     source = DomainNet(tmp_path / "DomainNet", domains=DOMAINS, image_size=16)
     summaries = TAPSSummaries(every_n_steps=2, train_error_steps=1)
-    controller = Controller(
+    controller = build_controller(
         model_dir=str(tmp_path / "run"),
         tasks=own_data_tasks(source),
         sharing=lambda: TAPS(ThreeConvs(), DOMAINS, train_base=True, lam=0.5),
@@ -142,8 +142,8 @@ def test_joint_taps_per_domain_errors_and_summaries(tmp_path):
     assert results["metric/real/loss"] == pytest.approx(
         (3 * hit + miss) / 4, rel=1e-5
     )
-    summaries(controller.step, {}, controller)
-    controller._writers.flush()
+    summaries(controller.step, {}, controller.context)
+    controller.writers.flush()
 
     train, train_tags = _scalars(str(tmp_path / "run" / "train"))
     evaluation, _ = _scalars(str(tmp_path / "run" / "eval"))
@@ -170,8 +170,8 @@ def test_joint_taps_per_domain_errors_and_summaries(tmp_path):
         assert train[f"taps/parameters_changed/{d}"] == pytest.approx(changed)
     # Switch layers off: the logged fractions follow the scores.
     taps.gated_layers()[0].scores[0].assign(0.0)
-    summaries(controller.step + 1, {}, controller)
-    controller._writers.flush()
+    summaries(controller.step + 1, {}, controller.context)
+    controller.writers.flush()
     train, _ = _scalars(str(tmp_path / "run" / "train"))
     assert train["taps/layers_tuned/clipart"] == pytest.approx(200 / 3)
     # The first layer's kernel is 3*3*3*8 of 3*3*(3+8+8)*8 parameters.
@@ -208,7 +208,7 @@ def test_taps_accumulation_under_mirrored_strategy(tmp_path, mirrored_strategy):
     source = DomainNet(tmp_path / "DomainNet", domains=DOMAINS, image_size=16)
 
     def run(name, strategy):
-        controller = Controller(
+        controller = build_controller(
             model_dir=str(tmp_path / name),
             tasks=own_data_tasks(source),
             sharing=lambda: TAPS(ThreeConvs(), DOMAINS, lam=0.5),

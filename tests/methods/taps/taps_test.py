@@ -25,7 +25,7 @@ from tfmtl.methods.taps import (
 from tfmtl.methods.taps.base_loading import _kernel_layers
 from tfmtl.models.backbones import ResNet, builders
 from tfmtl.sharing import HardSharing
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 
 STEPS = int(os.environ.get("TAPS_TEST_STEPS", "30"))
 _SOURCE = SyntheticScenes(
@@ -78,7 +78,7 @@ class TinyNet(keras.layers.Layer):
 
 
 def _controller(model_dir, names, sharing, actions=(), lr=0.05):
-    return Controller(
+    return build_controller(
         model_dir=str(model_dir),
         tasks=tasks_lib.tasks_for(_SOURCE, names),
         sharing=sharing,

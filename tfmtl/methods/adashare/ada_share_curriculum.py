@@ -96,8 +96,8 @@ class AdaShareCurriculum(Action):
         self.init_temperature = float(init_temperature)
         self.temperature_decay = float(temperature_decay)
 
-    def __call__(self, step, logs, controller):
-        sharing = controller.model.sharing
+    def __call__(self, step, logs, context):
+        sharing = context.model.sharing
         temperature, unlocked = curriculum_state(
             step,
             self.warmup_steps,
@@ -110,8 +110,8 @@ class AdaShareCurriculum(Action):
         sharing.temperature.assign(temperature)
         sharing.num_train_layers.assign(unlocked)
         if self.reset_weight_momentum and self._phase_starts(step):
-            for group in controller.schedule(step).groups:
-                optimizer = controller.optimizers[group]
+            for group in context.schedule(step).groups:
+                optimizer = context.optimizers[group]
                 optimizer = getattr(optimizer, "inner_optimizer", optimizer)
                 if hasattr(optimizer, "reset_momentum"):
                     optimizer.reset_momentum()

@@ -32,22 +32,22 @@ class AdaShareReport(Action):
         self.baselines = {t: dict(m) for t, m in dict(baselines or {}).items()}
         self.directory = directory
 
-    def __call__(self, step, logs, controller):
-        if not controller.cluster.is_chief:
+    def __call__(self, step, logs, context):
+        if not context.is_chief:
             return
-        report = build_report(controller, logs, self.baselines)
+        report = build_report(context, logs, self.baselines)
         report["step"] = int(step)
-        directory = self.directory or controller.model_dir
+        directory = self.directory or context.model_dir
         policy_io.write_json(os.path.join(directory, "report.json"), report)
         text = format_report(report)
         with open_text(os.path.join(directory, "report.md")) as f:
             f.write(text)
-        sharing = controller.model.sharing
+        sharing = context.model.sharing
         if sharing.policy:
             values = [sharing.policy[t] for t in sharing.tasks]
             image = policy_io.policy_image(values)
             policy_io.write_png(os.path.join(directory, "policy.png"), image)
-            controller._writers.images(
+            context.writer.images(
                 "eval", {"adashare_policy": image[None]}, step
             )
 
@@ -82,18 +82,16 @@ def task_metrics(tasks, results):
     return metrics, better
 
 
-def build_report(controller, results, baselines):
+def build_report(context, results, baselines):
     """The report dict of one evaluation (see `AdaShareReport`)."""
-    metrics, better = task_metrics(controller.tasks, results)
+    metrics, better = task_metrics(context.tasks, results)
     report = {"metrics": metrics}
     if baselines:
         delta, per_task = delta_mtl(metrics, baselines, better)
         report["delta_t"] = {"overall": delta, **per_task}
         report["baselines"] = baselines
-    report["costs"] = policy_io.path_costs(
-        controller.model, controller.image_shape
-    )
-    sharing = controller.model.sharing
+    report["costs"] = policy_io.path_costs(context.model, context.image_shape)
+    sharing = context.model.sharing
     if sharing.policy:
         report["policy"] = {t: list(p) for t, p in sharing.policy.items()}
     return report

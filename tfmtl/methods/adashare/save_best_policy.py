@@ -64,19 +64,19 @@ class SaveBestPolicy(Action):
         metrics, better = task_metrics(tasks, logs)
         return delta_mtl(metrics, self.baselines, better)[0]
 
-    def __call__(self, step, logs, controller):
-        sharing = controller.model.sharing
+    def __call__(self, step, logs, context):
+        sharing = context.model.sharing
         if not sharing.learns_policy:
             return
         if int(sharing.num_train_layers.numpy()) < sharing.num_blocks:
             return  # the curriculum has not unlocked every block yet
-        value = float(self.score(logs, controller.tasks))
+        value = float(self.score(logs, context.tasks))
         best = float(self.best.numpy())
         if not (value < best if self.mode == "min" else value > best):
             return
         self.best.assign(value)
         extra = {"metric": self.metric, "value": value}
-        if save(controller, step, "best_policy", extra) is not None:
+        if save(context, step, "best_policy", extra) is not None:
             logging.info(
                 "Best policy so far: %s = %.6g at step %d",
                 self.metric,

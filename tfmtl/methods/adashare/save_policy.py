@@ -36,15 +36,15 @@ class SavePolicy(Action):
             every_n_steps = schedule.cycle_steps
         super().__init__(every_n_steps, "train")
 
-    def __call__(self, step, logs, controller):
-        save(controller, step)
+    def __call__(self, step, logs, context):
+        save(context, step)
 
 
-def save(controller, step, name="policy", extra=None):
-    """Writes `<name>.json` / `<name>.png` for the controller's model.
+def save(context, step, name="policy", extra=None):
+    """Writes `<name>.json` / `<name>.png` for the context's model.
 
     Args:
-        controller: the running `Controller`.
+        context: the run's `RunContext`.
         step: int, the training step.
         name: file name stem under `model_dir/policy/`; also the image
             summary `adashare_<name>`.
@@ -53,12 +53,12 @@ def save(controller, step, name="policy", extra=None):
     Returns:
         The payload, or None (fixed policy, or not the chief).
     """
-    sharing = controller.model.sharing
-    if not sharing.learns_policy or not controller.cluster.is_chief:
+    sharing = context.model.sharing
+    if not sharing.learns_policy or not context.is_chief:
         return None
     logits = np.asarray(sharing.policy_logits.numpy(), np.float64)
     p_exec = sharing.execute_probabilities()
-    directory = os.path.join(controller.model_dir, "policy")
+    directory = os.path.join(context.model_dir, "policy")
     payload = {
         "step": int(step),
         "tasks": list(sharing.tasks),
@@ -73,5 +73,5 @@ def save(controller, step, name="policy", extra=None):
     image = policy_io.policy_image(p_exec)
     policy_io.write_png(os.path.join(directory, f"{name}.png"), image)
     summary = {f"adashare_{name}": image[None]}
-    controller._writers.images("train", summary, step)
+    context.writer.images("train", summary, step)
     return payload

@@ -70,22 +70,21 @@ class UpdateTaskSampling(Action):
         self.measurements = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     # --------------------------------------------------- training accuracy
-    def wants(self, plan, controller):
+    def wants(self, plan, context):
         """Probes training steps when following training accuracy.
 
         Not when the schedule ignores accuracies (uniform, round robin).
         """
-        mode = getattr(controller.schedule, "mode", "accuracy")
+        mode = getattr(context.schedule, "mode", "accuracy")
         return (
             self.source == "train"
             and mode == "accuracy"
             and any(t in self.task_names for t in plan.tasks)
         )
 
-    def replica_probe(self, trainer, batch, plan, tape, losses):
+    def replica_probe(self, context):
         """Correct and counted labels of the step's batch; traced."""
-        del tape, losses
-        model = trainer.model
+        model, batch, plan = context.model, context.batch, context.plan
         outputs, _ = model.stateless_call(
             [v.value for v in model.trainable_variables],
             [v.value for v in model.non_trainable_variables],
@@ -107,9 +106,9 @@ class UpdateTaskSampling(Action):
             count.append(tf.reduce_sum(tf.cast(valid, tf.float32)))
         return {"correct": tf.stack(correct), "count": tf.stack(count)}
 
-    def record(self, step, results, controller):
+    def record(self, step, results, context):
         """Updates the running averages of the measured tasks (host)."""
-        del step, controller
+        del step, context
         correct = np.asarray(results["correct"], np.float64)
         count = np.asarray(results["count"], np.float64)
         decay = self.decay**self.probe_every_n_steps
@@ -124,8 +123,8 @@ class UpdateTaskSampling(Action):
         self.measurements.assign_add(1)
 
     # ------------------------------------------------------------ each step
-    def __call__(self, step, logs, controller):
-        evaluation = controller.last_evaluation
+    def __call__(self, step, logs, context):
+        evaluation = context.last_evaluation
         if (
             self.source == "eval"
             and evaluation
@@ -140,7 +139,7 @@ class UpdateTaskSampling(Action):
             )
             self.seen_step.assign(evaluation["step"])
         values = self.accuracies.numpy()
-        if values.min() >= 0 and hasattr(controller.schedule, "set_accuracies"):
-            controller.schedule.set_accuracies(
+        if values.min() >= 0 and hasattr(context.schedule, "set_accuracies"):
+            context.schedule.set_accuracies(
                 dict(zip(self.task_names, values.tolist()))
             )

@@ -18,7 +18,7 @@ class ArchitectureSchedule(Action):
 
     After every training step it prepares the next one:
 
-    * `phase` = 1 when the next plan of the controller's schedule updates
+    * `phase` = 1 when the next plan of the run's schedule updates
       `arch_group` (the architecture step uses `arch_gates`), else 0;
     * `temperature` = `init_temperature * (1 - step / total_steps) **
       temperature_power`, at least `min_temperature`;
@@ -95,9 +95,9 @@ class ArchitectureSchedule(Action):
             step, self.total_steps, start, end, 1.0
         )
 
-    def __call__(self, step, logs, controller):
-        sharing = controller.model.sharing
-        plan = controller.schedule(step)
+    def __call__(self, step, logs, context):
+        sharing = context.model.sharing
+        plan = context.schedule(step)
         sharing.phase.assign(1.0 if self.arch_group in plan.groups else 0.0)
         sharing.temperature.assign(self.temperature_at(step))
         sharing.entropy_weight.assign(self.entropy_weight_at(step))

@@ -24,13 +24,13 @@ class ConnectivitySummary(Action):
     def __init__(self):
         super().__init__(every_n_steps=1, on="eval")
 
-    def __call__(self, step, logs, controller):
-        sharing = controller.model.sharing
+    def __call__(self, step, logs, context):
+        sharing = context.model.sharing
         architecture = sharing.architecture()
         architecture["step"] = int(step)
         image = draw_connectivity(architecture)
         gates = np.array([e["gate"] for e in architecture["edges"]])
-        controller._writers.scalars(
+        context.writer.scalars(
             "eval",
             {
                 "architecture/entropy": float(sharing.entropy()),
@@ -41,19 +41,19 @@ class ConnectivitySummary(Action):
             },
             step,
         )
-        controller._writers.images(
+        context.writer.images(
             "eval",
             {"architecture/connectivity": image[None].astype(np.float32) / 255},
             step,
         )
-        if not controller.cluster.is_chief:
+        if not context.is_chief:
             return
-        tf.io.gfile.makedirs(controller.model_dir)
-        path = os.path.join(controller.model_dir, "architecture.json")
+        tf.io.gfile.makedirs(context.model_dir)
+        path = os.path.join(context.model_dir, "architecture.json")
         with tf.io.gfile.GFile(path, "w") as f:
             json.dump(architecture, f, indent=1)
         png = tf.io.encode_png(tf.constant(image)).numpy()
         with tf.io.gfile.GFile(
-            os.path.join(controller.model_dir, "connectivity.png"), "wb"
+            os.path.join(context.model_dir, "connectivity.png"), "wb"
         ) as f:
             f.write(png)

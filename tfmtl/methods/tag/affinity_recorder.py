@@ -75,43 +75,45 @@ class AffinityRecorder(Action):
         self.kind, self.filename = kind, filename
         self.tasks, self.last_results = None, None
 
-    def bind(self, controller):
+    def bind(self, context):
         """Creates the running sums (checkpointed) for the run's tasks."""
-        self.tasks = tuple(controller.task_names)
+        self.tasks = tuple(context.task_names)
         k = len(self.tasks)
         self.total = tf.Variable(np.zeros((k, k)), trainable=False)
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
 
-    def wants(self, plan, controller):
+    def wants(self, plan, context):
         """Affinity is measured on steps that train every task."""
         return tuple(plan.tasks) == self.tasks
 
     # ----------------------------------------------------- traced, per replica
-    def replica_probe(self, trainer, batch, plan, tape, losses):
+    def replica_probe(self, context):
         """Runs per replica inside `strategy.run`; traced.
+
+        Args:
+            context: The step's `StepContext`.
 
         Returns sums over replicas: `before` [K] and `after` [K_source,
         K_target] losses (each replica holds its share of the global mean),
         or `cosine` [K, K] (identical on replicas, pre-divided).
         """
-        context = tf.distribute.get_replica_context()
-        replicas = context.num_replicas_in_sync
-        model = trainer.model
+        replica = tf.distribute.get_replica_context()
+        replicas = replica.num_replicas_in_sync
+        model, plan, batch = context.model, context.plan, context.batch
+        losses = context.losses
         shared = model.sharing.shared_variables()
         grads = []
         for i in range(len(plan.tasks)):
-            g = tape.gradient(losses[i], shared)
+            g = context.tape.gradient(losses[i], shared)
             g = [
                 tf.zeros_like(v) if d is None else d for d, v in zip(g, shared)
             ]
             if replicas > 1:
-                g = context.all_reduce("SUM", g)
+                g = replica.all_reduce("SUM", g)
             grads.append(g)
         if self.kind == "cs":
             return {"cosine": _cosine(grads, shared) / replicas}
-        optimizer = trainer.optimizers["weights"]
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-        lr = tf.cast(optimizer.learning_rate, tf.float32)
+        lr = context.learning_rate("weights")
         position = {id(v): i for i, v in enumerate(model.trainable_variables)}
         values = [v.value for v in model.trainable_variables]
         fixed = [v.value for v in model.non_trainable_variables]
@@ -120,7 +122,7 @@ class AffinityRecorder(Action):
             looked = list(values)
             for v, d in zip(shared, g):
                 looked[position[id(v)]] = v.value + self._step(
-                    optimizer, v, d, lr
+                    context, v, d, lr
                 )
             outputs, _ = model.stateless_call(
                 looked, fixed, batch["image"], tasks=plan.tasks, training=True
@@ -128,12 +130,7 @@ class AffinityRecorder(Action):
             after.append(
                 tf.stack(
                     [
-                        tf.nn.compute_average_loss(
-                            trainer.tasks[t].loss(
-                                batch["labels"][t], outputs[t]
-                            ),
-                            global_batch_size=trainer.global_batch_size,
-                        )
+                        context.task_loss(t, batch["labels"][t], outputs[t])
                         for t in plan.tasks
                     ]
                 )
@@ -144,18 +141,18 @@ class AffinityRecorder(Action):
             "lr": lr / replicas,
         }
 
-    def _step(self, optimizer, variable, gradient, lr):
+    def _step(self, context, variable, gradient, lr):
         step = -lr * tf.cast(gradient, variable.dtype)
+        optimizer = context.optimizer("weights")
         momentum = float(getattr(optimizer, "momentum", 0.0) or 0.0)
         if self.lookahead == "optimizer" and momentum:
-            # Keras SGD: m <- mu m - lr g; w <- w + m (Keras 3 has no
-            # get_slot, hence the private index lookup).
-            index = optimizer._get_variable_index(variable)
-            step += momentum * optimizer.momentums[index].value
+            # Keras SGD: m <- mu m - lr g; w <- w + m.
+            slot = context.slot("weights", variable, "momentums")
+            step += momentum * slot.value
         return step
 
     # ------------------------------------------------------------------ host
-    def record(self, step, results, controller):
+    def record(self, step, results, context):
         """Accumulates one measurement. Runs eagerly on the host."""
         self.last_results = results
         if self.kind == "cs":
@@ -173,7 +170,7 @@ class AffinityRecorder(Action):
         """The average affinity so far, `A[target][source]`."""
         return self.total.numpy() / max(int(self.count.numpy()), 1)
 
-    def __call__(self, step, logs, controller):
+    def __call__(self, step, logs, context):
         if not int(self.count.numpy()):
             return
         matrix = self.matrix()
@@ -183,10 +180,10 @@ class AffinityRecorder(Action):
             for j, s in enumerate(self.tasks)
         }
         image = summaries.heatmap(matrix)
-        controller._writers.scalars("train", values, step)
-        controller._writers.images("train", {"affinity": image[None]}, step)
-        if controller.cluster.is_chief:
-            path = os.path.join(controller.model_dir, self.filename)
+        context.writer.scalars("train", values, step)
+        context.writer.images("train", {"affinity": image[None]}, step)
+        if context.is_chief:
+            path = os.path.join(context.model_dir, self.filename)
             save_affinity(
                 path,
                 list(self.tasks),
@@ -196,9 +193,9 @@ class AffinityRecorder(Action):
             )
             summaries.save_png(os.path.splitext(path)[0] + ".png", image)
 
-    def finalize(self, controller):
+    def finalize(self, context):
         """Writes the final average at the end of training."""
-        self(controller.step, {}, controller)
+        self(context.step, {}, context)
 
 
 def _cosine(grads, shared):

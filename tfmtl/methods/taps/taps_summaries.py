@@ -4,9 +4,7 @@ training error and the map of tuned layers."""
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from tfmtl.data.pipeline import make_dataset
 from tfmtl.methods.taps import export
 from tfmtl.trainers.actions import Action
 
@@ -38,8 +36,8 @@ class TAPSSummaries(Action):
         super().__init__(every_n_steps, "train")
         self.train_error_steps = int(train_error_steps)
 
-    def __call__(self, step, logs, controller):
-        sharing = controller.model.sharing
+    def __call__(self, step, logs, context):
+        sharing = context.model.sharing
         values = {
             "taps/penalty_scale": float(np.asarray(sharing.penalty_scale))
         }
@@ -48,43 +46,29 @@ class TAPSSummaries(Action):
         for task, fraction in sharing.parameters_changed().items():
             values[f"taps/parameters_changed/{task}"] = 100.0 * fraction
         if self.train_error_steps:
-            values.update(self._train_error(controller))
-        controller._writers.scalars("train", values, step)
+            values.update(self._train_error(context))
+        context.writer.scalars("train", values, step)
         image = export.layer_map_image(sharing.active_layers())
-        controller._writers.images(
+        context.writer.images(
             "train",
             {"taps/layers": image[None].astype(np.float32) / 255.0},
             step,
         )
         export.write_png(
-            os.path.join(controller.model_dir, "taps_layers.png"), image
+            os.path.join(context.model_dir, "taps_layers.png"), image
         )
 
-    def _train_error(self, controller):
-        totals = None
-        for split in dict.fromkeys(controller.train_splits.values()):
-            dataset = make_dataset(
-                controller.train_data,
+    def _train_error(self, context):
+        totals = {}
+        for split in dict.fromkeys(context.train_splits.values()):
+            context.evaluator.statistics(
+                context.train_data,
                 split,
-                controller.task_names,
-                controller.eval_batch_size,
-                shuffle=False,
-                repeat=False,
-                drop_remainder=False,
-            ).take(self.train_error_steps)
-            for batch in controller.strategy.experimental_distribute_dataset(
-                dataset
-            ):
-                stats = tf.nest.map_structure(
-                    np.asarray, controller.trainer.eval_step(batch)
-                )
-                totals = (
-                    stats
-                    if totals is None
-                    else tf.nest.map_structure(np.add, totals, stats)
-                )
+                steps=self.train_error_steps,
+                totals=totals,
+            )
         values = {}
-        for task in controller.tasks:
+        for task in context.tasks:
             entry = totals[task.name]
             for i, metric in enumerate(task.metrics):
                 stats = entry[f"metric{i}"]

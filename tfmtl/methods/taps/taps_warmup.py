@@ -18,8 +18,8 @@ class TAPSWarmup(Action):
     def __init__(self, every_n_steps=1):
         super().__init__(every_n_steps, "train")
 
-    def __call__(self, step, logs, controller):
-        sharing = controller.model.sharing
+    def __call__(self, step, logs, context):
+        sharing = context.model.sharing
         if not hasattr(sharing, "update_penalty_scale"):
             raise ValueError("TAPSWarmup needs the TAPS sharing module.")
         # `step` steps are done; the next one has 0-based index `step`.
