@@ -109,6 +109,7 @@ class Controller:
             train_splits=self.train_splits,
             checkpoints_fn=lambda: self.checkpoints,
             evaluator=evaluator,
+            global_step=self.global_step,
             step_fn=lambda: self.step,
             evaluation_fn=lambda: self.last_evaluation,
             evaluate_fn=self.evaluate,

@@ -24,6 +24,9 @@ class RunContext:
         train_splits: Dict mapping data stream to split.
         checkpoints_fn: Returns the run's `RunCheckpoints`.
         evaluator: The run's `Evaluator`.
+        global_step: The run's int64 step variable, for schedules that
+            must follow the global step inside traced steps (read it, never
+            assign it).
         step_fn: Returns the current global step.
         evaluation_fn: Returns the last evaluation, `{"step", "results"}`
             (empty before the first).
@@ -53,6 +56,7 @@ class RunContext:
         train_splits,
         checkpoints_fn,
         evaluator,
+        global_step,
         step_fn,
         evaluation_fn,
         evaluate_fn,
@@ -66,6 +70,7 @@ class RunContext:
         self._train_data = train_data
         self._train_splits = types.MappingProxyType(dict(train_splits))
         self._checkpoints_fn, self._evaluator = checkpoints_fn, evaluator
+        self._global_step = global_step
         self._step_fn, self._evaluation_fn = step_fn, evaluation_fn
         self._evaluate_fn, self._export_fn = evaluate_fn, export_fn
 
@@ -87,6 +92,10 @@ class RunContext:
         lambda self: self._checkpoints_fn(), doc="The `RunCheckpoints`."
     )
     evaluator = property(lambda self: self._evaluator, doc="The `Evaluator`.")
+
+    global_step = property(
+        lambda self: self._global_step, doc="The step variable (read only)."
+    )
 
     @property
     def task_names(self):

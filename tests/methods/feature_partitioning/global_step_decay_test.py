@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfmtl import tasks as tasks_lib
 from tfmtl.data import SyntheticScenes
 from tfmtl.methods import feature_partitioning as fp
-from tfmtl.trainers import Controller
+from tfmtl.trainers import build_controller
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -117,7 +117,7 @@ def test_controller_binds_its_global_step(tmp_path):
         sgd = functools.partial(
             keras.optimizers.SGD, fp.GlobalStepDecay([3], [0.05, 0.005])
         )
-        return Controller(
+        return build_controller(
             model_dir=str(tmp_path),
             tasks=tasks_lib.tasks_for(source, tasks),
             sharing=functools.partial(

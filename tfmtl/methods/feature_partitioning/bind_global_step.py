@@ -23,7 +23,7 @@ class BindGlobalStep(Action):
     """Drives every `GlobalStepDecay` of the run by its global step.
 
     When the run is built (`bind`), each optimizer whose learning rate is a
-    `GlobalStepDecay` reads the controller's `global_step`, so per-task
+    `GlobalStepDecay` reads the run's `global_step`, so per-task
     optimizers all drop their rate at the same global step, as the
     reference, whichever tasks the sampler favours. Nothing happens between
     steps.
@@ -38,14 +38,14 @@ class BindGlobalStep(Action):
         super().__init__(every_n_steps=1, on="train")
         self.required = bool(required)
 
-    def bind(self, controller):
-        schedules = global_step_schedules(controller.optimizers)
+    def bind(self, context):
+        schedules = global_step_schedules(context.optimizers)
         if self.required and not schedules:
             raise ValueError(
                 "BindGlobalStep: no optimizer uses a GlobalStepDecay."
             )
         for schedule in schedules:
-            schedule.bind(controller.global_step)
+            schedule.bind(context.global_step)
 
-    def __call__(self, step, logs, controller):
-        del step, logs, controller
+    def __call__(self, step, logs, context):
+        del step, logs, context
