@@ -112,8 +112,9 @@ class Controller:
             global_step=self.global_step,
             step_fn=lambda: self.step,
             evaluation_fn=lambda: self.last_evaluation,
-            evaluate_fn=self.evaluate,
-            export_fn=self.export,
+            # Late-bound, so a wrapped `evaluate` is what actions call.
+            evaluate_fn=lambda steps=None: self.evaluate(steps),
+            export_fn=lambda directory: self.export(directory),
         )
         for action in self.actions:
             if hasattr(action, "bind"):
