@@ -9,6 +9,9 @@ The reference is google/multi-task-architecture-search, `util/calc.py`
 import numpy as np
 import pytest
 
+from tests.methods.feature_partitioning.references import (
+    reference_share_fixed,
+)
 from tfmtl.methods.feature_partitioning import Partition
 
 CHANNELS = 256
@@ -112,24 +115,13 @@ def test_backward_masks_match_the_reference_inside_forward_masks():
     assert np.mean(ours) <= 1.1 * np.mean(ref), (ours, ref)
 
 
-def _reference_share_fixed(num_tasks, channels, share_amt):
-    """`PartitionManager.find_masks` for `param_init == 'share_fixed'`."""
-    per_task = int(np.floor(channels * (1 - share_amt) / num_tasks))
-    shared = channels - per_task * num_tasks
-    masks = np.zeros((num_tasks, channels))
-    for i in range(num_tasks):
-        masks[i, i * per_task : (i + 1) * per_task] = 1
-        masks[i, channels - shared :] = 1
-    return masks
-
-
 @pytest.mark.parametrize(
     "num_tasks,channels,share", [(9, 256, 0.5), (9, 32, 0.75), (4, 64, 0.0)]
 )
 def test_share_fixed_counts_are_the_references(num_tasks, channels, share):
     p = Partition.get(f"share_fixed:{share}", num_tasks)
     fwd, bwd = p.masks(channels)
-    expected = _reference_share_fixed(num_tasks, channels, share)
+    expected = reference_share_fixed(num_tasks, channels, share)
     np.testing.assert_array_equal(fwd, expected)
     np.testing.assert_array_equal(bwd, expected)
     if (num_tasks, channels, share) == (9, 256, 0.5):

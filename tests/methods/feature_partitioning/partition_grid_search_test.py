@@ -15,6 +15,9 @@ import gin
 import numpy as np
 import pytest
 
+from tests.methods.feature_partitioning.references import (
+    reference_share_fixed,
+)
 from tfmtl.methods.feature_partitioning import partition_jobs
 from tfmtl.methods.feature_partitioning.partition_candidate import (
     PartitionCandidate,
@@ -24,18 +27,6 @@ from tfmtl.methods.feature_partitioning.partition_grid_search import (
 )
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
-
-
-def _reference_share_fixed(num_tasks, channels, share_amt):
-    """`PartitionManager.find_masks` with `param_init == 'share_fixed'`."""
-    per_task = int(np.floor(channels * (1 - share_amt) / num_tasks))
-    shared = channels - per_task * num_tasks
-    masks = np.zeros((num_tasks, channels))
-    for i in range(num_tasks):
-        masks[i, i * per_task : (i + 1) * per_task] = 1
-        if shared:
-            masks[i, -shared:] = 1
-    return masks
 
 
 def _reference_grid(n_steps):
@@ -59,7 +50,7 @@ def test_nine_task_grid_is_the_reference_fixed_sharing_grid(tmp_path):
         assert partition.fixed_share == pytest.approx(amount)
         for channels in (32, 256):
             fwd, bwd = partition.masks(channels)
-            expected = _reference_share_fixed(9, channels, amount)
+            expected = reference_share_fixed(9, channels, amount)
             np.testing.assert_array_equal(fwd, expected)
             np.testing.assert_array_equal(bwd, expected)
         # What a distillation child reads.
