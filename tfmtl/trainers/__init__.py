@@ -15,6 +15,7 @@ from tfmtl.trainers.builder import build_controller
 from tfmtl.trainers.controller import Controller
 from tfmtl.trainers.distribute import ClusterInfo, make_strategy
 from tfmtl.trainers.schedules import Alternating, Joint, Plan, SampledTask
+from tfmtl.trainers.set_variable import SetVariable
 from tfmtl.trainers.trainer import Trainer
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Plan",
     "SampledTask",
     "SaveCheckpoint",
+    "SetVariable",
     "StopTraining",
     "Trainer",
     "TrainingDivergedError",

@@ -121,7 +121,7 @@ def test_penalty_warmup_and_ramp():
     ]
     assert float(taps.losses[0]) == 0.0  # warm-up: no penalty
     taps.gated_layers()[0].scores[1].assign(-0.45)
-    taps.update_penalty_scale(5)
+    taps.penalty_scale.assign(taps.scale_at(5))
     # λ * mean |s| over the 6 gated layers of task b.
     expected = 2.0 * (5 * 0.15 + 0.45) / 6
     np.testing.assert_allclose(float(taps.penalty(("b",))), expected, 1e-6)

@@ -1,6 +1,6 @@
 """The action annealing AdaShare's temperature and unlocking its blocks."""
 
-from tfmtl.trainers.actions import Action
+from tfmtl.trainers.set_variable import SetVariable
 
 
 def curriculum_state(
@@ -38,7 +38,7 @@ def _default(value, default):
     return default if value is None else value
 
 
-class AdaShareCurriculum(Action):
+class AdaShareCurriculum(SetVariable):
     """Sets the Gumbel temperature and the curriculum before every step.
 
     Both are pure functions of the step (`curriculum_state`), so a resumed
@@ -80,7 +80,7 @@ class AdaShareCurriculum(Action):
         schedule=None,
         reset_weight_momentum=False,
     ):
-        super().__init__(1, "train")
+        super().__init__()
         self.reset_weight_momentum = bool(reset_weight_momentum)
         if schedule is not None:
             warmup_steps = _default(warmup_steps, schedule.warmup_steps)
@@ -96,19 +96,23 @@ class AdaShareCurriculum(Action):
         self.init_temperature = float(init_temperature)
         self.temperature_decay = float(temperature_decay)
 
-    def __call__(self, step, logs, context):
-        sharing = context.model.sharing
+    def values(self, step, context):
         temperature, unlocked = curriculum_state(
             step,
             self.warmup_steps,
             self.cycle_steps,
-            sharing.num_blocks,
+            context.model.sharing.num_blocks,
             self.curriculum_speed,
             self.init_temperature,
             self.temperature_decay,
         )
-        sharing.temperature.assign(temperature)
-        sharing.num_train_layers.assign(unlocked)
+        return {
+            "sharing.temperature": temperature,
+            "sharing.num_train_layers": unlocked,
+        }
+
+    def __call__(self, step, logs, context):
+        super().__call__(step, logs, context)
         if self.reset_weight_momentum and self._phase_starts(step):
             for group in context.schedule(step).groups:
                 optimizer = context.optimizers[group]

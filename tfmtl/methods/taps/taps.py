@@ -209,10 +209,6 @@ class TAPS(BackboneSharing):
             return 1.0
         return min(1.0, (step - self.warmup_steps + 1) / self.ramp_steps)
 
-    def update_penalty_scale(self, step):
-        """Sets the penalty scale for the step with 0-based index `step`."""
-        self.penalty_scale.assign(self.scale_at(step))
-
     # ------------------------------------------------------------------ call
     def call(self, images, tasks=None, training=None):
         tasks = tuple(tasks or self.tasks)

@@ -1,26 +1,24 @@
 """The action that warms up the TAPS sparsity penalty."""
 
-from tfmtl.trainers.actions import Action
+from tfmtl.trainers.set_variable import SetVariable
 
 
-class TAPSWarmup(Action):
+class TAPSWarmup(SetVariable):
     """Sets the `TAPS` penalty scale after every step (warm-up, then ramp).
 
     The schedule itself (`warmup_steps`, `ramp_steps`) is an argument of the
-    `TAPS` sharing module; this action tells it the step. The scale is a
-    model variable, so it is checkpointed and a resumed run continues the
-    schedule.
+    `TAPS` sharing module (`TAPS.scale_at`); this action writes it to the
+    module's `penalty_scale` variable, so a resumed run continues it.
 
     Args:
         every_n_steps: steps between updates (1: every step).
     """
 
     def __init__(self, every_n_steps=1):
-        super().__init__(every_n_steps, "train")
+        super().__init__(every_n_steps=every_n_steps)
 
-    def __call__(self, step, logs, context):
+    def values(self, step, context):
         sharing = context.model.sharing
-        if not hasattr(sharing, "update_penalty_scale"):
+        if not hasattr(sharing, "scale_at"):
             raise ValueError("TAPSWarmup needs the TAPS sharing module.")
-        # `step` steps are done; the next one has 0-based index `step`.
-        sharing.update_penalty_scale(step)
+        return {"sharing.penalty_scale": sharing.scale_at(step)}
