@@ -1,5 +1,7 @@
 """MultiTaskModel.variable_groups: default grouping and head groups."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -92,10 +94,10 @@ def _one_step(tmp_path, name, head_groups, multipliers):
     controller = build_controller(
         model_dir=str(tmp_path / name),
         tasks=tasks_lib.tasks_for(source, names),
-        # The Controller builds the model: the sharing module carries the
-        # head groups (MultiTaskModel reads its `head_groups`).
-        sharing=lambda: NDDR(
-            TinyStagedBackbone, tasks=names, head_groups=head_groups
+        model=functools.partial(
+            MultiTaskModel,
+            lambda: NDDR(TinyStagedBackbone, tasks=names),
+            head_groups=head_groups,
         ),
         optimizers=optimizers,
         train_data=source,

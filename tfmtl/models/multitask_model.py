@@ -1,5 +1,6 @@
 """The one multi-task model: a sharing module followed by per-task heads."""
 
+import inspect
 import re
 
 import keras
@@ -52,10 +53,8 @@ class MultiTaskModel(keras.Model):
             matches it (`re.search`) goes to that group instead of
             `"weights"` (first matching group wins), so it can get its own
             optimizer, e.g. a learning-rate multiplier for the last layer
-            (DeepLab's fc8 x10 / x20). None (default) uses the sharing
-            module's `head_groups` attribute when it has one (the
-            `Controller` builds the model, so a gin config sets it there),
-            else every head variable is in `"weights"`.
+            (DeepLab's fc8 x10 / x20). None (default): every head variable
+            is in `"weights"`.
         dense_interpolation: How dense head outputs are resized to the
             input resolution: `"bilinear"` (default) or `"nearest"`, the
             nearest-neighbour rule of PyTorch's `F.interpolate` default
@@ -64,9 +63,13 @@ class MultiTaskModel(keras.Model):
 
     Call arguments:
         images: float tensor [B, H, W, 3].
-        tasks: tuple of task names to run (default: every head's task).
+        tasks: tuple of task names to run (default: the plan's tasks, or
+            every head's task).
         training: Python bool.
         return_features: Also return the sharing module's `{task: features}`.
+        plan: the training step's `Plan`, or None; passed on to a sharing
+            module whose `call` takes a `plan` (MTL-NAS picks its gate mode
+            from it when the step is traced).
 
     Example:
     >>> from tfmtl.models.backbones import ResNet
@@ -109,12 +112,23 @@ class MultiTaskModel(keras.Model):
         self.heads = dict(heads)
         self.task_names = tuple(heads)
         self.head_groups = None if head_groups is None else dict(head_groups)
-        for group, pattern in (self._head_groups() or {}).items():
+        self._sharing_takes_plan = (
+            "plan" in inspect.signature(sharing.call).parameters
+        )
+        for group, pattern in (self.head_groups or {}).items():
             if group == "weights":
                 raise ValueError("head_groups cannot name 'weights'.")
             re.compile(pattern)
 
-    def call(self, images, tasks=None, training=None, return_features=False):
+    def call(
+        self,
+        images,
+        tasks=None,
+        training=None,
+        return_features=False,
+        plan=None,
+    ):
+        tasks = tasks or (plan.tasks if plan is not None else None)
         tasks = tuple(tasks) if tasks else self.task_names
         unknown = [t for t in tasks if t not in self.heads]
         if unknown:
@@ -122,7 +136,9 @@ class MultiTaskModel(keras.Model):
                 f"Unknown tasks {unknown}; the model has "
                 f"{list(self.task_names)}."
             )
-        features = self.sharing(images, tasks=tasks, training=training)
+        takes = self._sharing_takes_plan and plan is not None
+        extra = {"plan": plan} if takes else {}
+        features = self.sharing(images, tasks=tasks, training=training, **extra)
         size = tf.shape(images)[1:3]
         outputs = {}
         for task in tasks:
@@ -143,11 +159,6 @@ class MultiTaskModel(keras.Model):
             return resize_nearest(y, size)
         return tf.image.resize(y, size, method="bilinear")
 
-    def _head_groups(self):
-        if self.head_groups is not None:
-            return self.head_groups
-        return getattr(self.sharing, "head_groups", None)
-
     def _head_group_of(self, variable, head_groups):
         for group, pattern in head_groups.items():
             if re.search(pattern, variable.path):
@@ -164,7 +175,7 @@ class MultiTaskModel(keras.Model):
         as in feature partitioning).
         """
         groups = {k: list(v) for k, v in self.sharing.variable_groups().items()}
-        head_groups = self._head_groups() or {}
+        head_groups = self.head_groups or {}
         for task, head in self.heads.items():
             for name in list(groups):
                 if name.endswith(f"/{task}"):

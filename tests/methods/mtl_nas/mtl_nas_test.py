@@ -13,7 +13,10 @@ from tfmtl.methods.mtl_nas import (
     draw_connectivity,
 )
 from tfmtl.models.backbones import VGG16
+from tfmtl.models.heads import ClassifierHead
+from tfmtl.models.multitask_model import MultiTaskModel
 from tfmtl.testing import TinyStagedBackbone
+from tfmtl.trainers import Plan
 
 IMAGES = tf.random.stateless_uniform((2, 8, 8, 3), seed=(3, 4))
 
@@ -103,15 +106,38 @@ def test_gate_modes():
     np.testing.assert_allclose(
         (samples > 0.5).mean(0), 1 / (1 + np.exp(-alpha)), atol=0.1
     )
-    # Training: phase picks the arch-step mode (sigmoid) or the weight-step
-    # mode (relaxed Bernoulli); evaluation uses hard gates.
-    nas.phase.assign(1.0)
-    np.testing.assert_allclose(nas.gates(True), nas._gates_for("sigmoid"))
-    nas.phase.assign(0.0)
+    # Training: an architecture step uses the arch-step mode (sigmoid), a
+    # weight step the weight-step mode (relaxed Bernoulli); evaluation uses
+    # hard gates.
+    np.testing.assert_allclose(
+        nas.gates(True, architecture_step=True), nas._gates_for("sigmoid")
+    )
     assert not np.allclose(nas.gates(True), nas._gates_for("sigmoid"))
     np.testing.assert_array_equal(nas.gates(False), alpha > 0)
     with pytest.raises(ValueError, match="Unknown gate mode"):
         MTLNAS(TinyStagedBackbone, tasks=("a", "b"), arch_gates="gumbel_max")
+
+
+def test_the_plan_given_to_the_model_picks_the_gate_mode():
+    """A plan that updates `arch_group` runs the deterministic sigmoid
+    gates; any other plan samples relaxed-Bernoulli gates (two calls
+    differ)."""
+    model = MultiTaskModel(
+        # Fusion init (0.5, 0.5): incoming edges reach the output.
+        MTLNAS(TinyStagedBackbone, tasks=("a", "b"), init_weights=(0.5, 0.5)),
+        {"a": ClassifierHead(2), "b": ClassifierHead(2)},
+    )
+    model(IMAGES)
+
+    def twice(plan):
+        return [model(IMAGES, plan=plan, training=True)["a"] for _ in "ab"]
+
+    arch = twice(Plan(("a", "b"), ("arch",)))
+    np.testing.assert_allclose(arch[0], arch[1], rtol=1e-6)
+    weights = twice(Plan(("a", "b"), ("weights", "fusion")))
+    assert not np.allclose(weights[0], weights[1])
+    one = model(IMAGES, plan=Plan(("b",), ("arch",)), training=True)
+    assert list(one) == ["b"]
 
 
 def test_entropy_regulariser_and_groups():

@@ -11,8 +11,8 @@ class ArchitectureGates:
     """Mixin of `MTLNAS`: the logits `alpha` of the candidate edges.
 
     Adds to the layer the variables `alpha` [T, edges_per_task] and the
-    non-trainable scalars `temperature`, `entropy_weight`, `phase` and
-    `l1_weight` (set by `ArchitectureSchedule`), the gates of the current
+    non-trainable scalars `temperature`, `entropy_weight` and `l1_weight`
+    (set by `ArchitectureSchedule`), the gates of the current
     mode, the entropy and L1 penalties and the discretised architecture.
     The layer provides `tasks`, `edges`, `num_blocks`, `edge_costs`,
     `alpha_init`, `architecture_init`, `train_architecture`,
@@ -36,7 +36,6 @@ class ArchitectureGates:
         self.entropy_weight = self._scalar(
             "entropy_weight", self.initial_entropy_weight
         )
-        self.phase = self._scalar("phase", 0.0)
         self.l1_weight = self._scalar("l1_weight", self.initial_l1_weight)
 
     def _scalar(self, name, value):
@@ -53,19 +52,19 @@ class ArchitectureGates:
     def _gates_for(self, mode):
         return gate_values(self.alpha, mode, self.temperature)
 
-    def gates(self, training=False):
-        """The [T, edges_per_task] gates of the current mode."""
+    def gates(self, training=False, architecture_step=False):
+        """The [T, edges_per_task] gates of a mode.
+
+        Args:
+            training: Python bool; False gives `eval_gates`.
+            architecture_step: Python bool; in training, `arch_gates` when
+                True, else `weight_gates`.
+        """
         if not training:
             return self._gates_for(self.eval_gates)
-        weight = self._gates_for(self.weight_gates)
-        if self.arch_gates == self.weight_gates and self.weight_gates in (
-            "sigmoid",
-            "hard",
-            "all",
-        ):
-            return weight
-        arch = self._gates_for(self.arch_gates)
-        return tf.where(tf.convert_to_tensor(self.phase) > 0.5, arch, weight)
+        if architecture_step:
+            return self._gates_for(self.arch_gates)
+        return self._gates_for(self.weight_gates)
 
     def entropy(self):
         """Mean Bernoulli entropy of `sigmoid(alpha)` (nats)."""

@@ -1,6 +1,6 @@
-"""Sets MTL-NAS's gate phase, temperature and entropy weight every step."""
+"""Sets MTL-NAS's temperature and penalty weights every step."""
 
-from tfmtl.trainers.actions import Action
+from tfmtl.trainers.set_variable import SetVariable
 
 
 def _poly(step, total, start, end, power):
@@ -13,13 +13,12 @@ def _poly(step, total, start, end, power):
     return ((step - begin) / max(finish - begin, 1e-12)) ** power
 
 
-class ArchitectureSchedule(Action):
+class ArchitectureSchedule(SetVariable):
     """Drives the non-trainable state of an `MTLNAS` sharing module.
 
-    After every training step it prepares the next one:
+    After every training step it prepares the next one (which gate mode a
+    step uses follows from its plan, see `MTLNAS`):
 
-    * `phase` = 1 when the next plan of the run's schedule updates
-      `arch_group` (the architecture step uses `arch_gates`), else 0;
     * `temperature` = `init_temperature * (1 - step / total_steps) **
       temperature_power`, at least `min_temperature`;
     * `entropy_weight` = `entropy_weight * ramp`, where `ramp` rises
@@ -28,8 +27,7 @@ class ArchitectureSchedule(Action):
     * with `l1_weight` set, the module's `l1_weight` = `l1_weight * ramp`
       over `l1_period`, and 0 after the period with `l1_off`.
 
-    The first step runs with the module's initial values (phase 0: put the
-    weight step first in the schedule).
+    The first step runs with the module's initial values.
 
     Args:
         total_steps: int, length of the search.
@@ -38,7 +36,6 @@ class ArchitectureSchedule(Action):
         min_temperature: float, floor of the temperature.
         entropy_weight: float, final weight of the entropy regulariser.
         entropy_period: `(start, end)` fractions of the entropy ramp.
-        arch_group: the architecture optimizer group.
         l1_weight: None (leave the module's L1 weight alone) or the final
             weight of the L1 penalty on the gates (the reference uses 5).
         l1_period: `(start, end)` fractions of the L1 ramp.
@@ -53,19 +50,17 @@ class ArchitectureSchedule(Action):
         min_temperature=0.05,
         entropy_weight=10.0,
         entropy_period=(0.0, 0.0),
-        arch_group="arch",
         l1_weight=None,
         l1_period=(0.0, 1.0),
         l1_off=False,
     ):
-        super().__init__(every_n_steps=1, on="train")
+        super().__init__()
         self.total_steps = int(total_steps)
         self.init_temperature = float(init_temperature)
         self.temperature_power = float(temperature_power)
         self.min_temperature = float(min_temperature)
         self.max_entropy_weight = float(entropy_weight)
         self.entropy_period = tuple(map(float, entropy_period))
-        self.arch_group = arch_group
         self.max_l1_weight = None if l1_weight is None else float(l1_weight)
         self.l1_period = tuple(map(float, l1_period))
         self.l1_off = bool(l1_off)
@@ -95,11 +90,11 @@ class ArchitectureSchedule(Action):
             step, self.total_steps, start, end, 1.0
         )
 
-    def __call__(self, step, logs, context):
-        sharing = context.model.sharing
-        plan = context.schedule(step)
-        sharing.phase.assign(1.0 if self.arch_group in plan.groups else 0.0)
-        sharing.temperature.assign(self.temperature_at(step))
-        sharing.entropy_weight.assign(self.entropy_weight_at(step))
-        if self.max_l1_weight is not None:
-            sharing.l1_weight.assign(self.l1_weight_at(step))
+    def values(self, step, context):
+        del context
+        return {
+            "sharing.temperature": self.temperature_at(step),
+            "sharing.entropy_weight": self.entropy_weight_at(step),
+            # None (not scheduled) leaves the module's weight alone.
+            "sharing.l1_weight": self.l1_weight_at(step),
+        }

@@ -34,11 +34,12 @@ class MTLNAS(ArchitectureGates, BackboneSharing):
     `relaxed_bernoulli`, `hard`, `bernoulli` or `all`; see
     `tfmtl.methods.mtl_nas.gates`).
 
-    Training uses `arch_gates` while the non-trainable variable `phase` is 1
-    (architecture steps) and `weight_gates` while it is 0 (weight steps);
+    Training uses `arch_gates` on the steps whose plan updates `arch_group`
+    (architecture steps; the model passes the step's plan, so the mode is
+    fixed when the step is traced) and `weight_gates` on the others;
     evaluation (`training=False`) uses `eval_gates`. `ArchitectureSchedule`
-    sets `phase`, the temperature `tau` (variable `temperature`) and the
-    entropy weight (variable `entropy_weight`) before each step. In training
+    sets the temperature `tau` (variable `temperature`) and the entropy
+    weight (variable `entropy_weight`) before each step. In training
     the minimum-entropy regulariser `entropy_weight * H`, with `H` the mean
     Bernoulli entropy of `sigmoid(alpha)` over edges and tasks, is added
     with `add_loss`; it only reaches `alpha`. So is the optional L1 penalty
@@ -88,14 +89,14 @@ class MTLNAS(ArchitectureGates, BackboneSharing):
             loaded into that task's backbone when it is built (MTL-NAS
             starts from the NYUv2 fine-tuned single-task networks); the
             backbone needs a `load_pretrained(path)` method (`VGG16`).
-        head_groups: None, or `{group: regex}` read by `MultiTaskModel`
-            (optimizer groups for head variables, e.g. fc8's multipliers).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
         images: float tensor [B, H, W, 3].
         tasks: tuple of task names to return (every branch is computed).
         training: Python bool.
+        plan: the step's `Plan` (None: a weight step); an architecture
+            step when its `groups` contain `arch_group`.
 
     Example:
 
@@ -137,7 +138,6 @@ class MTLNAS(ArchitectureGates, BackboneSharing):
         l1_weight=0.0,
         l1_cost_weighted=False,
         branch_pretrained=None,
-        head_groups=None,
         **kwargs,
     ):
         super().__init__(tasks=tasks, **kwargs)
@@ -170,7 +170,6 @@ class MTLNAS(ArchitectureGates, BackboneSharing):
         self.branch_pretrained = branches_lib.check_pretrained(
             branch_pretrained, self.tasks
         )
-        self.head_groups = None if head_groups is None else dict(head_groups)
 
         self.branches = branches_lib.make_branches(backbone, len(self.tasks))
         first = self.branches[0]
@@ -230,8 +229,9 @@ class MTLNAS(ArchitectureGates, BackboneSharing):
         self.built = True
 
     # ----------------------------------------------------------------- call
-    def call(self, images, tasks=None, training=None):
-        gates = self.gates(bool(training))
+    def call(self, images, tasks=None, training=None, plan=None):
+        architecture_step = plan is not None and self.arch_group in plan.groups
+        gates = self.gates(bool(training), architecture_step)
         xs = [b.stem(images, training=training) for b in self.branches]
         searched = set(self.searched_blocks)
         pre = [dict() for _ in self.branches]
@@ -319,7 +319,6 @@ class MTLNAS(ArchitectureGates, BackboneSharing):
                     if self.branch_pretrained is None
                     else list(self.branch_pretrained)
                 ),
-                "head_groups": self.head_groups,
             }
         )
         return config

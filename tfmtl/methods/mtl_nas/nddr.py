@@ -53,10 +53,6 @@ class NDDR(BackboneSharing):
             loaded into that task's backbone when it is built (NDDR-CNN
             starts each branch from its single-task network); the backbone
             needs a `load_pretrained(path)` method (`VGG16`).
-        head_groups: None, or `{group: regex}` read by `MultiTaskModel`:
-            head variables whose path matches get their own optimizer group
-            (DeepLab's fc8 learning-rate multipliers; see
-            `MultiTaskModel`).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -92,7 +88,6 @@ class NDDR(BackboneSharing):
         kernel_initializer="he_normal",
         shortcut=False,
         branch_pretrained=None,
-        head_groups=None,
         **kwargs,
     ):
         super().__init__(tasks=tasks, **kwargs)
@@ -105,7 +100,6 @@ class NDDR(BackboneSharing):
         self.branch_pretrained = branches_lib.check_pretrained(
             branch_pretrained, self.tasks
         )
-        self.head_groups = None if head_groups is None else dict(head_groups)
         self.init_weights = (
             None if init_weights is None else tuple(map(float, init_weights))
         )
@@ -249,7 +243,6 @@ class NDDR(BackboneSharing):
                     if self.branch_pretrained is None
                     else list(self.branch_pretrained)
                 ),
-                "head_groups": self.head_groups,
             }
         )
         return config
