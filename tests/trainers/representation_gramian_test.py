@@ -60,7 +60,11 @@ def test_trainer_gramian_equals_separately_computed_gradients(tmp_path):
     )
     controller.train(1)
     batch = next(
-        iter(make_dataset(SOURCE, "train", TASKS, BATCH, seed=controller.seed))
+        iter(
+            make_dataset(
+                SOURCE, "train", TASKS, BATCH, seed=controller.streams.seed
+            )
+        )
     )
     model = controller.model
     with tf.GradientTape(persistent=True) as tape:

@@ -18,6 +18,7 @@ from tfmtl.trainers.controller import Controller
 from tfmtl.trainers.distribute import ClusterInfo
 from tfmtl.trainers.evaluator import Evaluator
 from tfmtl.trainers.schedules import Joint
+from tfmtl.trainers.train_streams import TrainStreams
 from tfmtl.trainers.trainer import Trainer
 
 PRECISIONS = (None, "float32", "mixed_bfloat16", "mixed_float16")
@@ -64,6 +65,16 @@ def build_model(tasks, model=None, sharing=None):
     if sharing is None:
         raise ValueError("A run needs a model (or a sharing module).")
     return MultiTaskModel(_instantiate(sharing), heads())
+
+
+def variable_groups(model, weighting):
+    """`{group: variables}` of a run: the model's groups, with the
+    weighting's trainable variables in "weights"."""
+    groups = model.variable_groups()
+    groups["weights"] = groups.get("weights", []) + list(
+        weighting.trainable_variables
+    )
+    return groups
 
 
 def build_controller(
@@ -174,10 +185,7 @@ def build_controller(
         with precision_policy("float32"):
             weighting = _instantiate(weighting or EW)
         weighting.build(len(tasks))
-        groups = net.variable_groups()
-        groups["weights"] = groups.get("weights", []) + list(
-            weighting.trainable_variables
-        )
+        groups = variable_groups(net, weighting)
         built = {}
         for group, factory in optimizers.items():
             opt = _instantiate(factory)
@@ -192,14 +200,16 @@ def build_controller(
             weighting,
             strategy,
             global_batch_size,
+            groups,
             accumulation_steps,
-            variable_groups=groups,
         )
     for plan in schedule.plans():
         trainer.check_plan(plan)
     writers = summaries.Writers(summary_dir or model_dir, cluster.is_chief)
     evaluator = Evaluator(
-        trainer,
+        net,
+        tasks,
+        strategy,
         eval_data or train_data,
         eval_split,
         eval_batch_size or global_batch_size,
@@ -212,8 +222,14 @@ def build_controller(
         model_dir=model_dir,
         trainer=trainer,
         schedule=schedule,
-        train_data=train_data,
-        train_splits=train_splits,
+        streams=TrainStreams(
+            train_data,
+            train_splits,
+            names,
+            global_batch_size,
+            strategy,
+            seed,
+        ),
         image_shape=image_shape,
         evaluator=evaluator,
         writers=writers,
@@ -223,7 +239,6 @@ def build_controller(
         max_checkpoints=max_checkpoints,
         checkpoint_every=checkpoint_every,
         summary_every=summary_every,
-        seed=seed,
         hparams=hparams,
         config_text=config_text,
     )

@@ -14,11 +14,9 @@ module only runs the loops, as Orbit's controller does.
 import os
 import time
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfmtl.data.pipeline import make_dataset
 from tfmtl.trainers import checkpointing, summaries
 from tfmtl.trainers.actions import (
     Evaluate,
@@ -27,6 +25,7 @@ from tfmtl.trainers.actions import (
     StopTraining,
 )
 from tfmtl.trainers.export import export_model
+from tfmtl.trainers.probes import due_probes, record_probes
 from tfmtl.trainers.run_checkpoints import RunCheckpoints
 from tfmtl.trainers.run_context import RunContext
 
@@ -39,8 +38,7 @@ class Controller:
         trainer: The run's `Trainer` (model, tasks, optimizers, weighting,
             strategy).
         schedule: The bound `Schedule`.
-        train_data: The training `DataSource`.
-        train_splits: Dict mapping data stream name to split.
+        streams: The run's `TrainStreams`.
         image_shape: `(H, W, C)` of one input image.
         evaluator: The run's `Evaluator`.
         writers: The run's `summaries.Writers`.
@@ -50,7 +48,6 @@ class Controller:
         max_checkpoints: Checkpoints kept.
         checkpoint_every: Steps between checkpoints.
         summary_every: Steps between summaries and progress lines.
-        seed: Seed of the data order.
         hparams: Hyperparameters shown in TensorBoard.
         config_text: Configuration text shown in TensorBoard.
     """
@@ -61,8 +58,7 @@ class Controller:
         model_dir,
         trainer,
         schedule,
-        train_data,
-        train_splits,
+        streams,
         image_shape,
         evaluator,
         writers,
@@ -72,7 +68,6 @@ class Controller:
         max_checkpoints=3,
         checkpoint_every=500,
         summary_every=50,
-        seed=0,
         hparams=None,
         config_text=None,
     ):
@@ -81,21 +76,17 @@ class Controller:
         self.optimizers, self.strategy = trainer.optimizers, trainer.strategy
         self.tasks = list(trainer.tasks.values())
         self.task_names = trainer.task_names
-        self.schedule, self.train_data = schedule, train_data
-        self.train_splits = dict(train_splits)
+        self.schedule, self.streams = schedule, streams
         self.image_shape, self.evaluator = image_shape, evaluator
         self.global_batch_size = trainer.global_batch_size
         self.cluster, self.actions = cluster, list(actions)
         self.checkpoint_every = int(checkpoint_every)
         self.summary_every = int(summary_every)
-        self.seed, self.hparams, self.config_text = seed, hparams, config_text
+        self.hparams, self.config_text = hparams, config_text
         self.writers = writers
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.data_positions = {
-            name: tf.Variable(0, dtype=tf.int64, trainable=False)
-            for name in self.train_splits
-        }
-        self._iterators, self.last_evaluation = {}, {}
+        self.data_positions = streams.positions
+        self.last_evaluation = {}
         self.context = RunContext(
             model=self.model,
             tasks=self.tasks,
@@ -105,8 +96,8 @@ class Controller:
             model_dir=self.model_dir,
             is_chief=cluster.is_chief,
             image_shape=image_shape,
-            train_data=train_data,
-            train_splits=self.train_splits,
+            train_data=streams.data,
+            train_splits=streams.splits,
             checkpoints_fn=lambda: self.checkpoints,
             evaluator=evaluator,
             global_step=self.global_step,
@@ -153,7 +144,7 @@ class Controller:
         """Restores `path` (default: the latest checkpoint); returns it."""
         path = self.checkpoints.restore(path)
         if path:
-            self._iterators = {}
+            self.streams.reset()
         return path
 
     def save_checkpoint(self):
@@ -161,28 +152,6 @@ class Controller:
         return self.checkpoints.save()
 
     # ------------------------------------------------------------- training
-    def _iterator(self, stream):
-        if stream not in self._iterators:
-            split = self.train_splits[stream]
-            start = int(self.data_positions[stream].numpy())
-
-            def dataset_fn(context):
-                return make_dataset(
-                    self.train_data,
-                    split,
-                    self.task_names,
-                    self.global_batch_size,
-                    shuffle=True,
-                    repeat=True,
-                    seed=self.seed,
-                    start_step=start,
-                    input_context=context,
-                )
-
-            dist = self.strategy.distribute_datasets_from_function(dataset_fn)
-            self._iterators[stream] = iter(dist)
-        return self._iterators[stream]
-
     def train(self, steps, eval_every=None, eval_steps=None):
         """Trains until the global step reaches `steps`, resuming if possible.
 
@@ -198,6 +167,7 @@ class Controller:
         self.writers.write_start(self.hparams, self.config_text, self.step)
         logs, window, started = {}, summaries.Window(), time.time()
         first_step, last_time = self.step, time.time()
+        ctx, batch = self.context, self.global_batch_size
         # Order matters: the NaN guard runs before anything is saved, and
         # evaluation (with its actions) before the checkpoint of the step.
         train_actions = [NanGuard()] + [
@@ -209,19 +179,22 @@ class Controller:
         try:
             while self.step < steps:
                 plan = self.schedule(self.step)
-                probes = self._probes(self.step + 1, plan)
+                probes = due_probes(self.actions, self.step + 1, plan, ctx)
                 logs = self.trainer.train_step(
-                    self._iterator(plan.data), plan, probes
+                    self.streams.iterator(plan.data), plan, probes
                 )
                 self.global_step.assign_add(1)
-                self.data_positions[plan.data].assign_add(1)
-                self._record_probes(probes, logs)
+                self.streams.advance(plan.data)
+                record_probes(probes, logs, self.step, ctx)
                 logs = {k: float(v) for k, v in logs.items()}
                 window.add(logs)
                 step = self.step
                 if step % self.summary_every == 0 or step == steps:
                     now = time.time()
-                    averaged, rate = self._summarize(window, now - last_time)
+                    averaged, rate = summaries.train_window(
+                        window, now - last_time, batch, self.optimizers
+                    )
+                    self.writers.scalars("train", averaged, step)
                     summaries.progress(
                         step, steps, averaged, rate, first_step, started
                     )
@@ -237,36 +210,6 @@ class Controller:
         self.save_checkpoint()
         self.writers.flush()
         return logs
-
-    def _summarize(self, window, seconds):
-        """Writes the window's means; returns them and the example rate."""
-        rate = window.count * self.global_batch_size / max(seconds, 1e-9)
-        averaged = window.mean()
-        averaged["throughput/examples_per_second"] = rate
-        for group, opt in self.optimizers.items():
-            averaged[f"lr/{group}"] = _learning_rate(opt)
-        self.writers.scalars("train", averaged, self.step)
-        return averaged, rate
-
-    def _probes(self, step, plan):
-        """Actions that probe the batch of this step (`replica_probe`)."""
-        return tuple(
-            a
-            for a in self.actions
-            if hasattr(a, "replica_probe")
-            and step % a.probe_every_n_steps == 0
-            and a.wants(plan, self.context)
-        )
-
-    def _record_probes(self, probes, logs):
-        for probe in probes:
-            prefix = f"probe/{probe.name}/"
-            results = {
-                k[len(prefix) :]: np.asarray(logs.pop(k))
-                for k in list(logs)
-                if k.startswith(prefix)
-            }
-            probe.record(self.step, results, self.context)
 
     # ----------------------------------------------------------- evaluation
     def evaluate(self, steps=None, checkpoint=None):
@@ -315,11 +258,3 @@ class Controller:
         if not self.cluster.is_chief:
             return export_dir
         return export_model(self.model, self.image_shape, export_dir)
-
-
-def _learning_rate(optimizer):
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    try:
-        return float(np.asarray(inner.learning_rate))
-    except (TypeError, ValueError, AttributeError):
-        return float("nan")

@@ -1,12 +1,13 @@
 """Evaluation: summed metric statistics over a split, then the results.
 
-Statistics come from `Trainer.eval_step` (per replica, summed over
+Statistics come from one traced evaluation step (per replica, summed over
 replicas) and are added up on the host with `metrics.accumulate`, in int64
 and float64, so long evaluations neither overflow nor lose precision.
 """
 
 import os
 
+import tensorflow as tf
 from absl import logging
 
 from tfmtl.data.pipeline import make_dataset
@@ -28,7 +29,9 @@ class Evaluator:
     """Scores the model of a run on an evaluation split.
 
     Args:
-        trainer: The run's `Trainer` (its `eval_step` gives statistics).
+        model: The run's `MultiTaskModel`.
+        tasks: Sequence of `Task`, in the model's order.
+        strategy: The run's `tf.distribute.Strategy`.
         data: The evaluation `DataSource`.
         split: The split `evaluate` reads.
         batch_size: Global evaluation batch size.
@@ -39,14 +42,18 @@ class Evaluator:
 
     Example:
     ```python
-    evaluator = Evaluator(trainer, data, "validation", 64, writers, dir)
+    evaluator = Evaluator(
+        model, tasks, strategy, data, "validation", 64, writers, dir
+    )
     results = evaluator.evaluate(step=1000)   # {"loss/total": ..., ...}
     ```
     """
 
     def __init__(
         self,
-        trainer,
+        model,
+        tasks,
+        strategy,
         data,
         split,
         batch_size,
@@ -55,9 +62,11 @@ class Evaluator:
         is_chief=True,
         num_summary_images=3,
     ):
-        self.trainer, self.data, self.split = trainer, data, split
+        self.model, self.tasks, self.strategy = model, list(tasks), strategy
+        self.data, self.split = data, split
+        self.task_names = tuple(t.name for t in self.tasks)
         self.batch_size = int(batch_size)
-        self.tasks = list(trainer.tasks.values())
+        self._step_fn = None
         self.writers, self.model_dir = writers, str(model_dir)
         self.is_chief = is_chief
         self.num_summary_images = int(num_summary_images or 0)
@@ -66,7 +75,7 @@ class Evaluator:
         dataset = make_dataset(
             data,
             split,
-            self.trainer.task_names,
+            self.task_names,
             self.batch_size,
             shuffle=False,
             repeat=False,
@@ -86,11 +95,43 @@ class Evaluator:
         data = self.data if data is None else data
         split = self.split if split is None else split
         totals = {} if totals is None else totals
-        strategy = self.trainer.strategy
         dataset = self._dataset(data, split, steps)
-        for batch in strategy.experimental_distribute_dataset(dataset):
-            _accumulate(totals, self.trainer.eval_step(batch))
+        for batch in self.strategy.experimental_distribute_dataset(dataset):
+            _accumulate(totals, self.step(batch))
         return totals
+
+    def step(self, batch):
+        """Sums of metric statistics and losses over one distributed batch.
+
+        Runs eagerly on the host; the step is traced once.
+        """
+        if self._step_fn is None:
+
+            @tf.function
+            def step_fn(b):
+                stats = self.strategy.run(self._replica_step, args=(b,))
+                return tf.nest.map_structure(
+                    lambda x: self.strategy.reduce("SUM", x, axis=None), stats
+                )
+
+            self._step_fn = step_fn
+        return self._step_fn(batch)
+
+    def _replica_step(self, batch):
+        """Statistics on one replica. Runs inside `strategy.run`; traced."""
+        outputs = self.model(batch["image"], training=False)
+        stats = {}
+        for task in self.tasks:
+            labels, preds = batch["labels"][task.name], outputs[task.name]
+            per_example = task.loss(labels, preds)
+            entry = {
+                "loss_sum": tf.reduce_sum(per_example),
+                "count": tf.cast(tf.shape(per_example)[0], tf.float32),
+            }
+            for i, metric in enumerate(task.metrics):
+                entry[f"metric{i}"] = metric.statistics(labels, preds)
+            stats[task.name] = entry
+        return stats
 
     def results(self, totals):
         """`loss/<task>`, `loss/total` and `metric/<task>/<name>`."""
@@ -143,7 +184,7 @@ class Evaluator:
         if not dense or not self.num_summary_images:
             return {}
         images = batch["image"][: self.num_summary_images]
-        outputs = self.trainer.model(images, training=False)
+        outputs = self.model(images, training=False)
         return {
             t.name: summaries.dense_panel(
                 t.kind,

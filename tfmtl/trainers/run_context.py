@@ -2,6 +2,8 @@
 
 import types
 
+import keras
+
 
 class RunContext:
     """The read-only view of a run that actions and probes' host parts get.
@@ -111,6 +113,22 @@ class RunContext:
     def last_evaluation(self):
         """`{"step": int, "results": dict}` of the last evaluation, or {}."""
         return dict(self._evaluation_fn())
+
+    def learning_rate_schedule(self, group):
+        """The `LearningRateSchedule` of `group`'s optimizer, or None.
+
+        Keras 3 has no public getter for an optimizer's schedule (its
+        `learning_rate` is the current value); this is the one place that
+        reads the private `_learning_rate`.
+        """
+        optimizer = self._optimizers[group]
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        schedule = getattr(optimizer, "_learning_rate", None)
+        if isinstance(
+            schedule, keras.optimizers.schedules.LearningRateSchedule
+        ):
+            return schedule
+        return None
 
     def evaluate(self, steps=None):
         """Evaluates the current model (runs evaluation actions too)."""

@@ -96,6 +96,29 @@ class Window:
         return {k: v / self._counts[k] for k, v in self._sums.items()}
 
 
+def train_window(window, seconds, global_batch_size, optimizers):
+    """The means of a `Window`, the example rate and learning rates.
+
+    Returns:
+        `(scalars, examples_per_second)`; scalars holds the window's
+        means, `throughput/examples_per_second` and `lr/<group>`.
+    """
+    rate = window.count * global_batch_size / max(seconds, 1e-9)
+    averaged = window.mean()
+    averaged["throughput/examples_per_second"] = rate
+    for group, optimizer in optimizers.items():
+        averaged[f"lr/{group}"] = _learning_rate(optimizer)
+    return averaged, rate
+
+
+def _learning_rate(optimizer):
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    try:
+        return float(np.asarray(inner.learning_rate))
+    except (TypeError, ValueError, AttributeError):
+        return float("nan")
+
+
 def progress(step, total_steps, logs, rate, first_step, started):
     """Logs one console line: step, losses, throughput and ETA."""
     elapsed = time.time() - started

@@ -1,4 +1,4 @@
-"""Step functions: one training step and one evaluation step per replica.
+"""The training step: one traced, distributed step per plan.
 
 `Trainer` owns the model, tasks, optimizers and weighting of a run and turns
 a `Plan` into a traced distributed step. It never branches on a method's
@@ -35,9 +35,7 @@ class Trainer:
             examples and the optimizers' `iterations` count updates. Build
             the trainer inside the strategy's scope.
         variable_groups: Dict mapping group to its variables, as the
-            optimizers were built with (default: the model's
-            `variable_groups()` plus the weighting's variables in
-            "weights").
+            optimizers were built with (`builder.variable_groups`).
     """
 
     def __init__(
@@ -48,18 +46,16 @@ class Trainer:
         weighting,
         strategy,
         global_batch_size,
+        variable_groups,
         accumulation_steps=1,
-        variable_groups=None,
     ):
         self.model, self.weighting, self.strategy = model, weighting, strategy
         self.tasks = {t.name: t for t in tasks}
         self.task_names = tuple(self.tasks)
         self.optimizers = dict(optimizers)
         self.global_batch_size = int(global_batch_size)
-        self.variable_groups = self._check_groups(
-            variable_groups or self._collect_groups()
-        )
-        self._train_fns, self._eval_fn = {}, None
+        self.variable_groups = self._check_groups(variable_groups)
+        self._train_fns = {}
         self.accumulation_steps = int(accumulation_steps)
         if self.accumulation_steps < 1:
             raise ValueError(
@@ -71,13 +67,6 @@ class Trainer:
                 [v for vs in self.variable_groups.values() for v in vs],
                 self.accumulation_steps,
             )
-
-    def _collect_groups(self):
-        groups = self.model.variable_groups()
-        groups["weights"] = groups.get("weights", []) + list(
-            self.weighting.trainable_variables
-        )
-        return groups
 
     def _check_groups(self, groups):
         missing = [
@@ -175,10 +164,7 @@ class Trainer:
         persistent = bool(needs) or scaling or bool(probes) or per_task_grads
         with tf.GradientTape(persistent=persistent) as tape:
             outputs, features = self.model(
-                batch["image"],
-                tasks=plan.tasks,
-                training=True,
-                return_features=True,
+                batch["image"], plan=plan, training=True, return_features=True
             )
             # Per-task losses are kept as separate tensors recorded on the
             # tape: slicing a stacked vector after the tape has closed would
@@ -320,37 +306,3 @@ class Trainer:
         )
         by_id = dict(zip((id(v) for v in shared), combined))
         return [by_id.get(id(v), g) for v, g in zip(variables, grads)]
-
-    # ------------------------------------------------------------------- eval
-    def eval_step(self, batch):
-        """Sums of metric statistics and losses over one distributed batch.
-
-        Runs eagerly on the host; the step is traced once.
-        """
-        if self._eval_fn is None:
-
-            @tf.function
-            def eval_fn(b):
-                stats = self.strategy.run(self._replica_eval_step, args=(b,))
-                return tf.nest.map_structure(
-                    lambda x: self.strategy.reduce("SUM", x, axis=None), stats
-                )
-
-            self._eval_fn = eval_fn
-        return self._eval_fn(batch)
-
-    def _replica_eval_step(self, batch):
-        """Statistics on one replica. Runs inside `strategy.run`; traced."""
-        outputs = self.model(batch["image"], training=False)
-        stats = {}
-        for name, task in self.tasks.items():
-            labels, preds = batch["labels"][name], outputs[name]
-            per_example = task.loss(labels, preds)
-            entry = {
-                "loss_sum": tf.reduce_sum(per_example),
-                "count": tf.cast(tf.shape(per_example)[0], tf.float32),
-            }
-            for i, metric in enumerate(task.metrics):
-                entry[f"metric{i}"] = metric.statistics(labels, preds)
-            stats[name] = entry
-        return stats

@@ -189,7 +189,7 @@ def test_training_accuracy_probe_counts_the_step_batch(tmp_path):
     np.testing.assert_allclose(action.accuracies.numpy(), expected)
     # The probe's counts equal the model's own predictions on that batch.
     trainer, plan = controller.trainer, controller.schedule(0)
-    batch = next(iter(controller._iterator(plan.data)))
+    batch = next(iter(controller.streams.iterator(plan.data)))
     result = action.replica_probe(
         StepContext(
             model=trainer.model,

@@ -101,7 +101,7 @@ def test_lookahead_matches_brute_force(tmp_path, lookahead):
     results = recorder.last_results
     _restore(model.weights, weights)
     dataset = make_dataset(
-        controller.train_data, "train", TASKS, 8, shuffle=True, seed=0
+        controller.streams.data, "train", TASKS, 8, shuffle=True, seed=0
     )
     batch = list(dataset.take(2))[1]
     before, after, lr = _manual_lookahead(

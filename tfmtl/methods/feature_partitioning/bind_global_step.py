@@ -6,17 +6,12 @@ from tfmtl.methods.feature_partitioning.global_step_decay import (
 from tfmtl.trainers.actions import Action
 
 
-def global_step_schedules(optimizers):
-    """The `GlobalStepDecay` schedules of a dict of optimizers."""
-    found = []
-    for optimizer in optimizers.values():
-        inner = getattr(optimizer, "inner_optimizer", optimizer)
-        # Keras keeps a schedule in `_learning_rate`; the public
-        # `learning_rate` is its current value.
-        schedule = getattr(inner, "_learning_rate", None)
-        if isinstance(schedule, GlobalStepDecay):
-            found.append(schedule)
-    return found
+def global_step_schedules(context):
+    """The `GlobalStepDecay` schedules of a run's optimizers."""
+    schedules = (
+        context.learning_rate_schedule(group) for group in context.optimizers
+    )
+    return [s for s in schedules if isinstance(s, GlobalStepDecay)]
 
 
 class BindGlobalStep(Action):
@@ -39,7 +34,7 @@ class BindGlobalStep(Action):
         self.required = bool(required)
 
     def bind(self, context):
-        schedules = global_step_schedules(context.optimizers)
+        schedules = global_step_schedules(context)
         if self.required and not schedules:
             raise ValueError(
                 "BindGlobalStep: no optimizer uses a GlobalStepDecay."
