@@ -79,8 +79,9 @@ def test_every_binary_answers_helpshort(tmp_path):
         doc = importlib.import_module(module).__doc__
         assert out.startswith(doc.split("\n")[0]), command
         assert "  --mode: <" in out and "  --[no]traceback:" in out, command
-        if command[0] == "tfmtl":
-            # The console scripts import TensorFlow without its banner.
+        if command[0] in ("tfmtl", "tfmtl.train"):
+            # The console scripts and `python -m tfmtl.train` import
+            # TensorFlow without its banner.
             assert "oneDNN" not in err and "InitializeLog" not in err, err
 
 

@@ -18,8 +18,13 @@ import re
 
 from absl import flags, logging
 
-# `cli` first: it quiets TensorFlow's start-up banner before the import.
-from tfmtl import cli, experiment
+# `cli` first: TensorFlow is imported through it, banner printed once at
+# most (a no-op when TensorFlow is already imported).
+from tfmtl import cli
+
+cli.import_tensorflow()
+
+from tfmtl import experiment  # noqa: E402 - after the quiet import.
 
 FLAGS = flags.FLAGS
 PROG = "tfmtl.train"

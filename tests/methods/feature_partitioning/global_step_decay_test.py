@@ -18,6 +18,7 @@ from tfmtl import tasks as tasks_lib
 from tfmtl.data import SyntheticScenes
 from tfmtl.methods import feature_partitioning as fp
 from tfmtl.trainers import build_controller
+from tfmtl.trainers.run_context import RunContext
 
 ROOT = os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -71,12 +72,32 @@ def test_unbound_schedule_is_a_clear_error():
         raise AssertionError("an unbound GlobalStepDecay must not run")
 
 
-class _Run:
-    """What `BindGlobalStep.bind` reads of a Controller."""
-
-    def __init__(self, optimizers):
-        self.optimizers = optimizers
-        self.global_step = tf.Variable(0, dtype=tf.int64)
+def _run_context(optimizers):
+    """The `RunContext` `BindGlobalStep.bind` reads (optimizers, step)."""
+    none = dict.fromkeys(
+        [
+            "model",
+            "schedule",
+            "writer",
+            "image_shape",
+            "train_data",
+            "checkpoints_fn",
+            "evaluator",
+            "step_fn",
+            "evaluation_fn",
+            "evaluate_fn",
+            "export_fn",
+        ]
+    )
+    return RunContext(
+        tasks=(),
+        optimizers=optimizers,
+        model_dir="",
+        is_chief=True,
+        train_splits={},
+        global_step=tf.Variable(0, dtype=tf.int64),
+        **none,
+    )
 
 
 def test_partitioned_gin_drops_every_optimizer_at_global_step_150k():
@@ -89,7 +110,7 @@ def test_partitioned_gin_drops_every_optimizer_at_global_step_150k():
             finalize_config=False,
         )
         factories = gin.get_configurable(fp.per_task_optimizers)()
-        run = _Run({g: f() for g, f in factories.items()})
+        run = _run_context({g: f() for g, f in factories.items()})
         actions = gin.query_parameter("%ACTIONS")
         assert any("BindGlobalStep" in str(a) for a in actions), actions
     finally:

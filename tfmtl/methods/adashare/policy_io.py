@@ -16,7 +16,7 @@ def load_policy(policy):
     Args:
         policy: a dict `{task: sequence of 0/1}` or the path of a JSON file
             holding such a dict under the key "policy" (as written by
-            `python -m tfmtl.methods.adashare.main --phase=sample`).
+            `python -m tfmtl.methods.adashare.main --mode=sample`).
 
     Returns:
         Dict of tuples of ints, or None when `policy` is None.

@@ -20,7 +20,7 @@ class SaveBestPolicy(Action):
     When the score improves, the current policy is written as
     `model_dir/policy/best_policy.json` and `best_policy.png` (the payload
     of `SavePolicy` plus `metric` and `value`); sample architectures from it
-    with `python -m tfmtl.methods.adashare.main --phase=sample
+    with `python -m tfmtl.methods.adashare.main --mode=sample
     --policy_file=...`. The best value is checkpointed, so a resumed run
     keeps comparing against it.
 

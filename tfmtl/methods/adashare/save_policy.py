@@ -13,7 +13,7 @@ class SavePolicy(Action):
 
     `policy.json` holds the step, tasks, block names, logits [T, L, 2],
     p(execute) [T, L], temperature and unlocked blocks (what
-    `python -m tfmtl.methods.adashare.main --phase=sample` reads);
+    `python -m tfmtl.methods.adashare.main --mode=sample` reads);
     `policy.png` draws
     p(execute) as a tasks x blocks grid (dark = executed), also written as
     the image summary `train/dense/adashare_policy`.

@@ -107,7 +107,7 @@ def search(
         searcher: `PartitionSearch` factory (ES, random or grid), called
             with `num_tasks`.
         num_tasks: Number of tasks.
-        worker_mode: "cmd" (each evaluation is a `--job=distill` child
+        worker_mode: "cmd" (each evaluation is a `--mode=distill` child
             process) or "debug" (the synthetic `-||target - theta||`
             reward, in process).
         child_gin_files: Gin files of the children.
@@ -134,7 +134,7 @@ def search(
     if worker_mode == "debug":
         evaluate = DebugReward(num_tasks, debug_seed, debug_per_task)
     elif worker_mode == "cmd":
-        command = [sys.executable, "-m", _BINARY, "--job=distill"]
+        command = [sys.executable, "-m", _BINARY, "--mode=distill"]
         command += [f"--gin_file={f}" for f in child_gin_files]
         command += [f"--gin_bindings={b}" for b in child_bindings]
         evaluate = SubprocessEvaluator(
