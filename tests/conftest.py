@@ -50,6 +50,8 @@ def run_gin_experiment(monkeypatch):
     run's results and the Controllers it built; gin's global config is
     cleared before and after, and files are found from the repository root.
     """
+    import functools
+
     import gin
 
     from tfmtl import experiment
@@ -61,6 +63,9 @@ def run_gin_experiment(monkeypatch):
 
         build = experiment.build_controller
 
+        # wraps: experiment.run checks the run's parts against the
+        # signature of build_controller, which inspect reads through it.
+        @functools.wraps(build)
         def recording(**kwargs):
             built.append(build(**kwargs))
             return built[-1]
