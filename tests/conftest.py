@@ -1,5 +1,9 @@
 """Test set-up shared by every test module.
 
+Tests marked `large` (end-to-end runs, multi-process jobs, long searches)
+are skipped unless pytest is given `--run_large`; `bash scripts/test.sh`
+runs the fast tier and then the large one.
+
 Two logical CPU devices are configured before TensorFlow runs any op, so the
 MirroredStrategy tests can compare one and two replicas in one process (the
 device layout cannot be changed once TensorFlow has initialised).
@@ -17,6 +21,35 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run_large",
+        action="store_true",
+        default=False,
+        help="also run the tests marked large (end-to-end, multi-process)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "large: end-to-end, multi-process or long tests; skipped unless "
+        "--run_large is given",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run_large"):
+        return
+    skip = pytest.mark.skip(
+        reason="large test: run with --run_large (bash scripts/test.sh "
+        "runs both tiers; only these: pytest --run_large -m large)"
+    )
+    for item in items:
+        if item.get_closest_marker("large") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
