@@ -61,7 +61,12 @@ def _reset_global_state():
     os.environ.clear()
     os.environ.update(environ)
     keras.mixed_precision.set_global_policy("float32")
-    keras.backend.clear_session()
+    # No gc.collect() per test (clear_session's default): a full collection
+    # walks the whole heap of the worker, TensorFlow's graphs included, and
+    # cost up to 16 s per test, 468 s over a 2-worker run (the AdaShare
+    # Taskonomy config test's teardown took 42 s of it). Python's own
+    # generational collector still frees the cycles.
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture(scope="session")
