@@ -1,5 +1,9 @@
 """Test set-up shared by every test module.
 
+Tests marked `large` (end-to-end runs, multi-process jobs, long searches)
+are skipped unless pytest is given `--run_large`; `bash scripts/test.sh`
+runs the fast tier and then the large one.
+
 Two logical CPU devices are configured before TensorFlow runs any op, so the
 MirroredStrategy tests can compare one and two replicas in one process (the
 device layout cannot be changed once TensorFlow has initialised).
@@ -19,6 +23,35 @@ tf.config.set_logical_device_configuration(
 )
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run_large",
+        action="store_true",
+        default=False,
+        help="also run the tests marked large (end-to-end, multi-process)",
+    )
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "large: end-to-end, multi-process or long tests; skipped unless "
+        "--run_large is given",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run_large"):
+        return
+    skip = pytest.mark.skip(
+        reason="large test: run with --run_large (bash scripts/test.sh "
+        "runs both tiers; only these: pytest --run_large -m large)"
+    )
+    for item in items:
+        if item.get_closest_marker("large") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _reset_global_state():
     """Keeps the environment (TF_CONFIG, AIP_*), the mixed-precision policy
@@ -28,7 +61,12 @@ def _reset_global_state():
     os.environ.clear()
     os.environ.update(environ)
     keras.mixed_precision.set_global_policy("float32")
-    keras.backend.clear_session()
+    # No gc.collect() per test (clear_session's default): a full collection
+    # walks the whole heap of the worker, TensorFlow's graphs included, and
+    # cost up to 16 s per test, 468 s over a 2-worker run (the AdaShare
+    # Taskonomy config test's teardown took 42 s of it). Python's own
+    # generational collector still frees the cycles.
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +88,8 @@ def run_gin_experiment(monkeypatch):
     run's results and the Controllers it built; gin's global config is
     cleared before and after, and files are found from the repository root.
     """
+    import functools
+
     import gin
 
     from tfmtl import experiment
@@ -61,6 +101,9 @@ def run_gin_experiment(monkeypatch):
 
         build = experiment.build_controller
 
+        # wraps: experiment.run checks the run's parts against the
+        # signature of build_controller, which inspect reads through it.
+        @functools.wraps(build)
         def recording(**kwargs):
             built.append(build(**kwargs))
             return built[-1]

@@ -245,7 +245,7 @@ def test_directories_follow_the_aip_variables():
         Directories.resolve(None, {"AIP_CHECKPOINT_DIR": "gs://b/c"})
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_the_dry_run_command_trains_in_the_aip_directories(tmp_path):
     # Run the container command of the spec locally, with the variables
     # Vertex AI derives from the base output directory.

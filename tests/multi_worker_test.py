@@ -164,7 +164,7 @@ def _read(path):
         return f.read()
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_preempted_two_worker_job_resumes_and_matches_one_process(tmp_path):
     base, logs = str(tmp_path / "job"), str(tmp_path / "logs")
     checkpoints = os.path.join(base, "checkpoints")

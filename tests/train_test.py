@@ -46,7 +46,7 @@ def _run(args, timeout=240, **env):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_smoke_train_and_evaluate_then_export(tmp_path):
     model_dir = tmp_path / "run"
     result = _run(_command(model_dir))
@@ -101,7 +101,7 @@ def _checkpoint_tensors(model_dir):
     }
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     extra = [
         "--gin.TRAIN_STEPS=40",
@@ -155,7 +155,7 @@ def _free_ports(n):
     return ports
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_multi_worker_two_local_processes_train(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

@@ -38,7 +38,7 @@ def _train(model_dir, mode, *extra, files=(CONFIG,)):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_warmup_policy_sample_retrain_test(tmp_path):
     run = tmp_path / "policy"
     # 1. Warm-up: all blocks, stream "train".
@@ -172,7 +172,7 @@ TINY = (
 )
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_real_layout_config_runs_every_phase(tmp_path):
     data = tmp_path / "nyu"
     _write_nyu(data)

@@ -17,7 +17,7 @@ CONFIGS = {
 }
 
 
-@pytest.mark.slow
+@pytest.mark.large
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_synthetic_variant_learns_a_policy_and_evaluates(
     name, tmp_path, run_gin_experiment

@@ -101,7 +101,7 @@ def test_groups_split_heads_trunk_and_weight_phase():
         AdaShare(ResNet(18), ("a",), alternate_group="weights")
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_gin_config_binds_the_reference_optimizer_per_phase(
     tmp_path, run_gin_experiment
 ):

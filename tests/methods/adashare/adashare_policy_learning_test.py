@@ -94,7 +94,7 @@ def _learned_policies(model_dir, seed):
     return sharing.execute_probabilities()  # [T, L]
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_planted_related_tasks_learn_the_closest_policies(tmp_path):
     distances = []
     for seed in SEEDS:

@@ -34,7 +34,7 @@ def _run(gin_file, model_dir, *extra, mode="train_and_evaluate"):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_search_then_build_the_discretised_network(tmp_path):
     search = tmp_path / "search"
     result = _run(

@@ -83,6 +83,7 @@ def _manual_lookahead(controller, batch, momentum_values=None):
     return before, np.stack(after), lr
 
 
+@pytest.mark.large
 @pytest.mark.parametrize("lookahead", ["sgd", "optimizer"])
 def test_lookahead_matches_brute_force(tmp_path, lookahead):
     recorder = AffinityRecorder(every_n_steps=2, lookahead=lookahead)
@@ -115,6 +116,7 @@ def test_lookahead_matches_brute_force(tmp_path, lookahead):
     np.testing.assert_allclose(recorder.matrix(), z.T, rtol=2e-3, atol=1e-5)
 
 
+@pytest.mark.large
 def test_lookahead_leaves_training_untouched(tmp_path):
     plain = _controller(tmp_path / "plain")
     plain.train(3)
@@ -153,7 +155,7 @@ def test_cosine_similarity_kind(tmp_path):
     assert np.all(np.abs(matrix) <= 1 + 1e-6)
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_affinity_recovers_the_planted_groups(tmp_path):
     # Attributes a0..a2 threshold one latent factor, b0..b2 another
     # (SyntheticScenes docstring). TAG's lookahead affinity, then network

@@ -66,7 +66,7 @@ def _python(*args, timeout=300):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_tag_workflow_end_to_end(tmp_path):
     tiny = [
         "--gin.TRAIN_STEPS=3",

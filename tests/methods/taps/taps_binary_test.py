@@ -37,7 +37,7 @@ def _tree(root, domain="clipart"):
                 tf.io.write_file(path, tf.io.encode_png(pixels))
 
 
-@pytest.mark.slow
+@pytest.mark.large
 def test_domainnet_taps_train_export_and_draw(tmp_path):
     _tree(tmp_path / "DomainNet")
     model_dir = tmp_path / "run"
