@@ -1,4 +1,5 @@
-"""The simplex solver against an exact enumeration of faces (K = 7)."""
+"""The simplex and nonnegative-QP solvers against exact enumerations, and
+the batched QP against one-at-a-time solves and the KKT conditions."""
 
 import itertools
 
@@ -6,7 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmtl.weighting._solvers import min_norm_coefficients, nonnegative_qp
+from tfmtl.weighting._solvers import (
+    min_norm_coefficients,
+    nonnegative_qp,
+    nonnegative_qp_batch,
+)
 
 
 def exact_min_norm(gramian):
@@ -89,3 +94,54 @@ def test_min_norm_is_float64_and_exact_on_the_issue_example():
     d = jacobian.T @ a.numpy()
     assert d @ d == pytest.approx(exact_min_norm(gramian), rel=1e-5)
     assert d @ d == pytest.approx(0.002020, abs=1e-6)
+
+
+def adversarial_gramians(k, rng):
+    """``(name, G)``: random, ill-conditioned (cond 1e6) and nearly
+    conflicting (rows close to +-one direction) Gramians of K gradients."""
+    dim = 2 * k + 3
+    random = rng.normal(size=(k, dim))
+    left = np.linalg.qr(rng.normal(size=(k, k)))[0]
+    right = np.linalg.qr(rng.normal(size=(dim, k)))[0]
+    ill = left @ np.diag(np.logspace(0.0, -3.0, k)) @ right.T
+    signs = np.where(np.arange(k) % 2, -1.0, 1.0)[:, None]
+    conflicting = signs * rng.normal(size=(1, dim))
+    conflicting += 1e-3 * rng.normal(size=(k, dim))
+    for name, j in (("random", random), ("ill", ill), ("conf", conflicting)):
+        yield name, j @ j.T
+
+
+def assert_kkt(p, q, x, tolerance):
+    """KKT of ``min_{x >= 0} x^T P x / 2 + q^T x`` (sufficient: P is PSD):
+    with ``r = P x + q`` the multiplier of ``x >= 0``, primal ``x >= 0``,
+    dual ``r >= 0`` and complementarity ``x_i r_i = 0`` (``x_i = 0`` or
+    ``r_i = 0``), up to ``tolerance``."""
+    r = p @ x + q
+    assert x.min() >= 0.0
+    assert r.min() >= -tolerance
+    assert np.minimum(x, np.abs(r)).max() <= tolerance
+    assert np.abs(x * r).max() <= tolerance * max(1.0, np.abs(x).max())
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 9])
+def test_batched_qp_equals_one_at_a_time_and_is_kkt(k):
+    rng = np.random.default_rng(100 + k)
+    for name, p in adversarial_gramians(k, rng):
+        # UPGrad's right-hand sides G u_i e_i, then random ones in range(P).
+        qs = np.concatenate([p / k, -(p @ rng.normal(size=(k, k))).T])
+        batch = nonnegative_qp_batch(tf.constant(p), tf.constant(qs))
+        assert batch.dtype == tf.float64 and batch.shape == qs.shape
+        batch = batch.numpy()
+        scale = np.diag(p).max()
+        for q, x in zip(qs, batch):
+            single = nonnegative_qp(tf.constant(p), tf.constant(q)).numpy()
+            # Same supports and systems; the batched contraction rounds in
+            # another order, amplified by cond(P) up to 1e6: ~1e-10 seen.
+            atol = 1e-8 * max(1.0, np.abs(single).max())
+            np.testing.assert_allclose(
+                x, single, rtol=0.0, atol=atol, err_msg=name
+            )
+            tolerance = 1e-9 * (scale + np.abs(q).max())
+            assert_kkt(p, q, x, tolerance)
+            best, _ = exact_nonnegative_qp(p, q)
+            assert 0.5 * x @ p @ x + q @ x - best <= tolerance

@@ -33,12 +33,15 @@ def _supports(k):
 
 def _select(candidates, objectives, residuals, tolerance):
     """Lowest objective among candidates with residual <= tolerance (the
-    lowest residual if none qualifies)."""
-    ok = residuals <= tolerance
-    best_ok = tf.argmin(tf.where(ok, objectives, float("inf")))
-    best_residual = tf.argmin(residuals)
-    index = tf.where(tf.reduce_any(ok), best_ok, best_residual)
-    return tf.gather(candidates, index)
+    lowest residual if none qualifies). Batched over any leading axes of
+    ``objectives`` [..., S] (``candidates`` [..., S, K], ``tolerance``
+    [...])."""
+    tolerance = tf.cast(tolerance, residuals.dtype)
+    ok = residuals <= tf.expand_dims(tolerance, -1)
+    best_ok = tf.argmin(tf.where(ok, objectives, float("inf")), axis=-1)
+    best_residual = tf.argmin(residuals, axis=-1)
+    index = tf.where(tf.reduce_any(ok, axis=-1), best_ok, best_residual)
+    return tf.gather(candidates, index, batch_dims=len(index.shape))
 
 
 def _support_of(x):
@@ -47,9 +50,11 @@ def _support_of(x):
 
 
 def _polish(x, faces, tolerance):
-    """``x``, or the KKT point of its face if that has a lower residual."""
+    """``x``, or the KKT point of its face if that has a lower residual
+    (``faces`` of a single support, batched or not)."""
     candidates, _, residuals = faces
-    return tf.where(residuals[0] <= tolerance, candidates[0], x)
+    candidate = tf.reshape(candidates, [-1, x.shape[0]])[0]
+    return tf.where(tf.reshape(residuals, [-1])[0] <= tolerance, candidate, x)
 
 
 def _masked(p, masks):
@@ -62,14 +67,17 @@ def _masked(p, masks):
 
 
 def _nnqp_faces(p, q, masks):
-    """KKT points of ``min x^T P x / 2 + q^T x`` on each support in
-    ``masks`` [S, K]: (x [S, K], objectives [S], KKT residuals [S])."""
-    rhs = -masks * q[None]
-    x = tf.linalg.matvec(tf.linalg.pinv(_masked(p, masks)), rhs)
-    x = tf.maximum(x * masks, 0.0)
-    px = tf.linalg.matvec(p[None], x)
-    objectives = tf.reduce_sum(x * (0.5 * px + q[None]), axis=1)
-    residuals = tf.reduce_max(tf.abs(tf.minimum(x, px + q[None])), 1)
+    """KKT points of ``min x^T P x / 2 + q_b^T x`` on each support in
+    ``masks`` [S, K], for every row ``q_b`` of ``q`` [B, K]: (x [B, S, K],
+    objectives [B, S], KKT residuals [B, S]). The S pseudo-inverses are
+    computed once and shared by the B right-hand sides."""
+    pinv = tf.linalg.pinv(_masked(p, masks))
+    rhs = -masks[None] * q[:, None, :]
+    x = tf.maximum(tf.einsum("skl,bsl->bsk", pinv, rhs) * masks[None], 0.0)
+    px = tf.einsum("kl,bsl->bsk", p, x)
+    q = q[:, None, :]
+    objectives = tf.reduce_sum(x * (0.5 * px + q), axis=-1)
+    residuals = tf.reduce_max(tf.abs(tf.minimum(x, px + q)), axis=-1)
     return x, objectives, residuals
 
 
@@ -202,15 +210,46 @@ def nonnegative_qp(p, q, tolerance=1e-10, iterations=2000):
     Returns:
         The minimiser, float64 [K] (elementwise >= 0).
     """
+    return nonnegative_qp_batch(
+        p, tf.convert_to_tensor(q)[None], tolerance, iterations
+    )[0]
+
+
+@tf.function
+def nonnegative_qp_batch(p, q, tolerance=1e-10, iterations=2000):
+    """`nonnegative_qp` for B linear terms and one ``P``, in one solve.
+
+    Row b of the result minimises ``x^T P x / 2 + q_b^T x`` over ``x >= 0``
+    with the same scaling, tolerance (``tolerance * (1 + max |q_b|)`` per
+    row) and certificate as `nonnegative_qp`. K <= `MAX_ENUMERATED`: the
+    2^K - 1 support systems of ``P`` are factored once for all B rows (the
+    cost of one solve); larger K: one iterative solve per row.
+
+    Args:
+        p: [K, K] symmetric PSD matrix (any float dtype; cast to float64).
+        q: [B, K] linear terms, B static.
+        tolerance: relative KKT-residual tolerance.
+        iterations: iteration cap of the iterative solver (K > 10).
+
+    Returns:
+        The minimisers, float64 [B, K] (elementwise >= 0).
+    """
     p = tf.cast(p, tf.float64)
     q = tf.cast(q, tf.float64)
     k = p.shape[0]
     p = 0.5 * (p + tf.transpose(p))
     scale = tf.maximum(tf.reduce_max(tf.linalg.diag_part(p)), FLOAT64_TINY)
     p, q = p / scale, q / scale
-    tol = tolerance * (1.0 + tf.reduce_max(tf.abs(q)))
+    tol = tolerance * (1.0 + tf.reduce_max(tf.abs(q), axis=-1))
     if k <= MAX_ENUMERATED:
         return _select(*_nnqp_faces(p, q, _supports(k)), tol)
+    return tf.stack(
+        [_iterative_qp(p, q[b], tol[b], iterations) for b in range(q.shape[0])]
+    )
+
+
+def _iterative_qp(p, q, tol, iterations):
+    """FISTA on the scaled problem, then its support polished."""
 
     def value_and_grad(x):
         px = tf.linalg.matvec(p, x)
@@ -220,11 +259,11 @@ def nonnegative_qp(p, q, tolerance=1e-10, iterations=2000):
         value_and_grad,
         lambda x: tf.maximum(x, 0.0),
         lambda x: nonnegative_qp_residual(p, q, x),
-        tf.zeros([k], tf.float64),
+        tf.zeros([p.shape[0]], tf.float64),
         tol,
         iterations,
     )
-    return _polish(x, _nnqp_faces(p, q, _support_of(x)), tol)
+    return _polish(x, _nnqp_faces(p, q[None], _support_of(x)), tol)
 
 
 def simplex_gap(gramian, a):

@@ -9,40 +9,26 @@ implementation checked against: TorchJD
 
 import keras
 
-from tfmtl.weighting.gramian_weighting import GramianWeighting
-from tfmtl.weighting.upgrad import (
-    dual_cone_weights,
-    normalize_and_regularize,
-    preference,
-)
+from tfmtl.weighting.dual_cone import DualConeWeighting, dual_cone_weights
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
-class DualProj(GramianWeighting):
+class DualProj(DualConeWeighting):
     """Projects ``sum_i u_i g_i`` onto the dual cone of the gradients.
 
     ``d = pi(J^T u)`` with ``pi`` the projection onto
     ``{d : g_j . d >= 0 for all j}`` and ``u`` the preference vector
     (default ``1 / K``, the mean gradient). By Proposition 1 of Quinton &
     Rey, ``d = J^T w`` with ``w = argmin_{v >= u} v^T G v``: an exact Gramian
-    form, solved by `nonnegative_qp`. As TorchJD, the Gramian is first
-    divided by its trace and ``reg_eps I`` is added.
+    form, solved by `nonnegative_qp_batch` (one row). As TorchJD, the
+    Gramian is first divided by its trace and ``reg_eps I`` is added.
 
     Reads the parameter Gramian by default (as TorchJD, on the shared
     parameters); ``gradients="representation"`` switches sources.
 
-    Args:
-        pref_vector: sequence of K floats, or None for ``1 / K`` (TorchJD
-            default).
-        norm_eps: below this trace the Gramian is taken as 0 (TorchJD 1e-4).
-        reg_eps: ridge added to the normalised Gramian (TorchJD 1e-4).
-        gradients: ``"parameters"`` (default) or ``"representation"``.
-        **kwargs: forwarded to `keras.layers.Layer`.
-
-    Call arguments:
-        losses: float32 [K] per-task losses of this replica.
-        gramian: float32 [K, K] Gramian of the per-task gradients.
-        training: Python bool or None; ``False`` freezes the state.
+    Args and call arguments: those of `DualConeWeighting` (``pref_vector``,
+    ``norm_eps``, ``reg_eps``, ``gradients``; ``losses``, ``gramian``,
+    ``training``).
 
     Example:
     ```python
@@ -55,29 +41,5 @@ class DualProj(GramianWeighting):
         Quinton & Rey, arXiv:2406.16232, 2024.
     """
 
-    default_gradients = "parameters"
-
-    def __init__(self, pref_vector=None, norm_eps=1e-4, reg_eps=1e-4, **kwargs):
-        super().__init__(**kwargs)
-        self.pref_vector = (
-            None if pref_vector is None else [float(p) for p in pref_vector]
-        )
-        self.norm_eps = norm_eps
-        self.reg_eps = reg_eps
-
-    def call(self, losses, gramian=None, training=None):
-        gramian = normalize_and_regularize(
-            self.gramian64(gramian), self.norm_eps, self.reg_eps
-        )
-        u = preference(self.pref_vector, self.num_tasks)
-        weights = dual_cone_weights(gramian, u)
-        return self.combine(weights, losses, training)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            pref_vector=self.pref_vector,
-            norm_eps=self.norm_eps,
-            reg_eps=self.reg_eps,
-        )
-        return config
+    def cone_weights(self, gramian, u):
+        return dual_cone_weights(gramian, u[None])[0]

@@ -17,6 +17,17 @@ class GramianWeighting(Weighting):
     ``self.gramian64(gramian)`` in ``call`` and do all K x K arithmetic in
     float64; ``combine`` casts the final weights to float32.
 
+    Precision: Keras's input autocasting casts every floating call
+    argument, the ``gramian=`` keyword included, to the layer's compute
+    dtype (float32) before ``call`` runs, so a float64 Gramian would reach
+    ``gramian64`` already rounded to float32 (relative error 6e-8,
+    amplified by the condition number of the K x K problem: 3e-5 on
+    UPGrad's ill-conditioned reference family, against 1e-9 unrounded).
+    These layers therefore default to ``autocast=False`` and ``__call__``
+    casts only the losses to float32 itself: a float64 Gramian reaches
+    ``call`` as float64, a float32 one (what the trainer builds) is
+    widened exactly.
+
     Args:
         gradients: ``"representation"``, ``"parameters"`` or None (the
             class's ``default_gradients``).
@@ -24,7 +35,8 @@ class GramianWeighting(Weighting):
 
     Call arguments:
         losses: float32 [K], this replica's share of the per-task losses.
-        gramian: float32 or float64 [K, K] Gramian of the per-task gradients.
+        gramian: float32 or float64 [K, K] Gramian of the per-task gradients
+            (kept in its dtype up to ``gramian64``).
         training: Python bool or None; ``False`` freezes the state.
 
     Example:
@@ -51,14 +63,24 @@ class GramianWeighting(Weighting):
         cls.needs_gramian = cls.default_gradients
 
     def __init__(self, gradients=None, **kwargs):
+        kwargs.setdefault("autocast", False)  # see "Precision" above
         super().__init__(**kwargs)
         if gradients is None:
             gradients = type(self).default_gradients
         self.gradients = check_gradients(gradients)
         self.needs_gramian = self.gradients
 
+    def __call__(self, losses, *args, **kwargs):
+        # Autocast is off (it would round a float64 Gramian to float32):
+        # cast the losses to float32 as it would have.
+        losses = tf.cast(losses, self.compute_dtype)
+        return super().__call__(losses, *args, **kwargs)
+
     def gramian64(self, gramian):
         """Validates the Gramian, cuts it out of the tape, returns float64.
+
+        The Gramian arrives in the dtype it was passed in (autocast is off
+        for these layers), so a float64 Gramian keeps its precision.
 
         Raises:
             ValueError: if ``gramian`` is None or its static shape is not
