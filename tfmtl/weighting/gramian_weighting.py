@@ -73,7 +73,7 @@ class GramianWeighting(Weighting):
     def __call__(self, losses, *args, **kwargs):
         # Autocast is off (it would round a float64 Gramian to float32):
         # cast the losses to float32 as it would have.
-        losses = tf.cast(losses, self.compute_dtype)
+        losses = keras.ops.cast(losses, self.compute_dtype)
         return super().__call__(losses, *args, **kwargs)
 
     def gramian64(self, gramian):
