@@ -1,7 +1,6 @@
-"""Summary helpers: panels, running means, hparams from gin macros."""
+"""Summary helpers: panels, hparams from gin macros."""
 
 import numpy as np
-import pytest
 
 from tfmtl.train import one_line, rewrite_gin_args, scalar_macros
 from tfmtl.trainers import summaries
@@ -22,24 +21,6 @@ def test_dense_panel_places_input_label_prediction_side_by_side():
         "depth", images, np.ones((2, 4, 4, 1)), np.zeros((2, 4, 4, 1))
     )
     assert depth[0, 0, 4, 0] == 1.0 and depth[0, 0, 8, 0] == 0.0
-
-
-def test_window_means():
-    window = summaries.Window()
-    window.add({"a": 1.0})
-    window.add({"a": 3.0})
-    assert window.mean() == {"a": 2.0} and window.count == 2
-
-
-def test_window_averages_each_key_over_its_own_steps():
-    # One task per step (round robin): b's mean is not diluted by a's steps.
-    window = summaries.Window()
-    window.add({"loss/a": 1.0, "lr": 0.1})
-    window.add({"loss/b": 4.0, "lr": 0.3})
-    window.add({"loss/a": 3.0, "lr": 0.2})
-    assert window.mean() == pytest.approx(
-        {"loss/a": 2.0, "loss/b": 4.0, "lr": 0.2}
-    )
 
 
 def test_gin_argument_helpers():

@@ -12,12 +12,10 @@ module only runs the loops, as Orbit's controller does.
 """
 
 import os
-import time
 
 import tensorflow as tf
 from absl import logging
 
-from tfmtl.trainers import checkpointing, summaries
 from tfmtl.trainers.actions import (
     Evaluate,
     NanGuard,
@@ -28,6 +26,7 @@ from tfmtl.trainers.export import export_model
 from tfmtl.trainers.probes import due_probes, record_probes
 from tfmtl.trainers.run_checkpoints import RunCheckpoints
 from tfmtl.trainers.run_context import RunContext
+from tfmtl.trainers.train_log import TrainLog
 
 
 class Controller:
@@ -110,24 +109,15 @@ class Controller:
         for action in self.actions:
             if hasattr(action, "bind"):
                 action.bind(self.context)  # creates checkpointed state
-        checkpoint = checkpointing.make_checkpoint(
+        self.checkpoints = RunCheckpoints.for_run(
+            trainer,
             self.global_step,
-            self.model,
-            self.weighting,
-            self.optimizers,
             self.data_positions,
             self.actions,
-            trainer.accumulator,
-        )
-        self.checkpoints = RunCheckpoints(
-            checkpoint,
-            self.model,
-            self.weighting,
-            self.global_step,
-            checkpoint_dir,
-            self.model_dir,
-            cluster,
-            max_checkpoints,
+            directory=checkpoint_dir,
+            model_dir=self.model_dir,
+            cluster=cluster,
+            max_to_keep=max_checkpoints,
         )
         self.best_dir = self.checkpoints.best_dir
 
@@ -135,7 +125,6 @@ class Controller:
     def step(self) -> int:
         return int(self.global_step.numpy())
 
-    # --------------------------------------------------------- checkpoints
     def latest_checkpoint(self):
         """Path of the newest checkpoint of the run, or None."""
         return self.checkpoints.latest()
@@ -151,7 +140,6 @@ class Controller:
         """Writes a checkpoint for the current step; returns its path."""
         return self.checkpoints.save()
 
-    # ------------------------------------------------------------- training
     def train(self, steps, eval_every=None, eval_steps=None):
         """Trains until the global step reaches `steps`, resuming if possible.
 
@@ -165,17 +153,18 @@ class Controller:
         """
         self.restore()
         self.writers.write_start(self.hparams, self.config_text, self.step)
-        logs, window, started = {}, summaries.Window(), time.time()
-        first_step, last_time = self.step, time.time()
-        ctx, batch = self.context, self.global_batch_size
-        # Order matters: the NaN guard runs before anything is saved, and
-        # evaluation (with its actions) before the checkpoint of the step.
-        train_actions = [NanGuard()] + [
-            a for a in self.actions if a.on == "train"
-        ]
-        if eval_every:
-            train_actions.append(Evaluate(eval_every, eval_steps))
-        train_actions.append(SaveCheckpoint(self.checkpoint_every))
+        log = TrainLog(
+            self.writers,
+            self.optimizers,
+            self.global_batch_size,
+            steps,
+            self.step,
+            self.summary_every,
+        )
+        logs, ctx = {}, self.context
+        loop_actions = _loop_actions(
+            self.actions, eval_every, eval_steps, self.checkpoint_every
+        )
         try:
             while self.step < steps:
                 plan = self.schedule(self.step)
@@ -187,21 +176,10 @@ class Controller:
                 self.streams.advance(plan.data)
                 record_probes(probes, logs, self.step, ctx)
                 logs = {k: float(v) for k, v in logs.items()}
-                window.add(logs)
-                step = self.step
-                if step % self.summary_every == 0 or step == steps:
-                    now = time.time()
-                    averaged, rate = summaries.train_window(
-                        window, now - last_time, batch, self.optimizers
-                    )
-                    self.writers.scalars("train", averaged, step)
-                    summaries.progress(
-                        step, steps, averaged, rate, first_step, started
-                    )
-                    window, last_time = summaries.Window(), now
-                for action in train_actions:
-                    if step % action.every_n_steps == 0:
-                        action(step, logs, self.context)
+                log.add(self.step, logs)
+                for action in loop_actions:
+                    if self.step % action.every_n_steps == 0:
+                        action(self.step, logs, ctx)
         except StopTraining as stop:
             logging.info("%s", stop)
         for action in self.actions:
@@ -211,7 +189,6 @@ class Controller:
         self.writers.flush()
         return logs
 
-    # ----------------------------------------------------------- evaluation
     def evaluate(self, steps=None, checkpoint=None):
         """Evaluates the current (or given) checkpoint on the eval split.
 
@@ -242,7 +219,6 @@ class Controller:
             self.evaluate(eval_steps)
         return self.last_evaluation["results"]
 
-    # --------------------------------------------------------------- export
     def export(self, export_dir=None):
         """Exports a SavedModel (`serve` signature) and a `.keras` file.
 
@@ -258,3 +234,15 @@ class Controller:
         if not self.cluster.is_chief:
             return export_dir
         return export_model(self.model, self.image_shape, export_dir)
+
+
+def _loop_actions(actions, eval_every, eval_steps, checkpoint_every):
+    """The actions the training loop runs after each step, in order.
+
+    The NaN guard runs before anything is saved, and evaluation (with its
+    actions) before the checkpoint of the step.
+    """
+    loop = [NanGuard()] + [a for a in actions if a.on == "train"]
+    if eval_every:
+        loop.append(Evaluate(eval_every, eval_steps))
+    return loop + [SaveCheckpoint(checkpoint_every)]

@@ -69,6 +69,31 @@ class RunCheckpoints:
             step_counter=global_step,
         )
 
+    @classmethod
+    def for_run(cls, trainer, global_step, data_positions, actions, **kwargs):
+        """Checkpoints everything a run restores: see `make_checkpoint`.
+
+        Args:
+            trainer: The run's `Trainer` (model, weighting, optimizers and
+                gradient accumulator).
+            global_step: The run's step variable.
+            data_positions: The streams' position variables.
+            actions: The run's actions (their state is checkpointed).
+            **kwargs: `directory`, `model_dir`, `cluster`, `max_to_keep`.
+        """
+        checkpoint = checkpointing.make_checkpoint(
+            global_step,
+            trainer.model,
+            trainer.weighting,
+            trainer.optimizers,
+            data_positions,
+            actions,
+            trainer.accumulator,
+        )
+        return cls(
+            checkpoint, trainer.model, trainer.weighting, global_step, **kwargs
+        )
+
     def _scratch(self):
         worker = f"worker_{self.cluster.task_id}"
         return os.path.join(self.directory, ".workers", worker)

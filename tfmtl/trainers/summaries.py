@@ -1,16 +1,13 @@
-"""TensorBoard summaries, console progress and small file helpers.
+"""TensorBoard summaries, image panels and small file helpers.
 
 Only the chief writes; other workers get no-op writers. Runs on the host.
 """
 
-import datetime
 import json
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 
 class Writers:
@@ -73,70 +70,6 @@ def _hparam_value(value):
     if isinstance(value, bool | int | float | str):
         return value
     return str(value)
-
-
-class Window:
-    """Running means of logged values between two summaries.
-
-    Each key is averaged over the steps that logged it: under a schedule
-    that trains one task per step, `loss/<task>` is that task's mean loss
-    over its own steps, not diluted by the steps of the others.
-    """
-
-    def __init__(self):
-        self.count, self._sums, self._counts = 0, {}, {}
-
-    def add(self, logs):
-        self.count += 1
-        for key, value in logs.items():
-            self._sums[key] = self._sums.get(key, 0.0) + float(value)
-            self._counts[key] = self._counts.get(key, 0) + 1
-
-    def mean(self):
-        return {k: v / self._counts[k] for k, v in self._sums.items()}
-
-
-def train_window(window, seconds, global_batch_size, optimizers):
-    """The means of a `Window`, the example rate and learning rates.
-
-    Returns:
-        `(scalars, examples_per_second)`; scalars holds the window's
-        means, `throughput/examples_per_second` and `lr/<group>`.
-    """
-    rate = window.count * global_batch_size / max(seconds, 1e-9)
-    averaged = window.mean()
-    averaged["throughput/examples_per_second"] = rate
-    for group, optimizer in optimizers.items():
-        averaged[f"lr/{group}"] = _learning_rate(optimizer)
-    return averaged, rate
-
-
-def _learning_rate(optimizer):
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    try:
-        return float(np.asarray(inner.learning_rate))
-    except (TypeError, ValueError, AttributeError):
-        return float("nan")
-
-
-def progress(step, total_steps, logs, rate, first_step, started):
-    """Logs one console line: step, losses, throughput and ETA."""
-    elapsed = time.time() - started
-    done = max(step - first_step, 1)
-    eta = elapsed / done * max(total_steps - step, 0)
-    task_losses = [
-        f"{k[5:]} {v:.4f}"
-        for k, v in logs.items()
-        if k.startswith("loss/") and k not in ("loss/regularization",)
-    ]
-    logging.info(
-        "step %d/%d | %s | %.1f ex/s | ETA %s",
-        step,
-        total_steps,
-        " ".join(task_losses[:6]),
-        rate,
-        datetime.timedelta(seconds=int(eta)),
-    )
 
 
 _PALETTE = np.random.default_rng(7).uniform(0.1, 1.0, size=(256, 3))
