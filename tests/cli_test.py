@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import tfmtl.__main__ as tfmtl_command
-from tfmtl import cli
+from tfmtl import cli, quiet_import
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,10 +79,9 @@ def test_every_binary_answers_helpshort(tmp_path):
         doc = importlib.import_module(module).__doc__
         assert out.startswith(doc.split("\n")[0]), command
         assert "  --mode: <" in out and "  --[no]traceback:" in out, command
-        if command[0] in ("tfmtl", "tfmtl.train"):
-            # The console scripts and `python -m tfmtl.train` import
-            # TensorFlow without its banner.
-            assert "oneDNN" not in err and "InitializeLog" not in err, err
+        # The console scripts and `python -m tfmtl.<binary>` (the method
+        # mains too) import TensorFlow without its banner.
+        assert "oneDNN" not in err and "InitializeLog" not in err, err
 
 
 @pytest.mark.parametrize(
@@ -114,6 +113,18 @@ def test_banner_is_printed_once_at_most_when_asked_for(tmp_path):
     assert err.splitlines()[-1].startswith(
         "tfmtl.methods.taps.main: error: FileNotFoundError: No TAPS model"
     )
+
+
+def test_started_as_binary_only_for_python_dash_m_tfmtl():
+    started = quiet_import.started_as_binary
+    assert started(["python", "-m", "tfmtl.methods.taps.main", "--x"])
+    assert started(["python", "-u", "-m", "tfmtl", "train"])
+    assert not started(["python", "-m", "pytest", "tests"])
+    assert started(["python", "-X", "dev", "-m", "tfmtl.train"])
+    assert not started(["python", "script.py", "-m", "tfmtl.train"])
+    assert not started(["python", "-c", "pass", "-m", "tfmtl.train"])
+    assert not started(["python", "-c", "import tfmtl"])
+    assert not started(["python", "-m"])
 
 
 def test_bad_flags_and_commands_are_one_line_exit_2(tmp_path):

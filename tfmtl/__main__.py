@@ -4,11 +4,10 @@ r"""The `tfmtl` command and the console scripts of the six binaries.
 binary of `COMMANDS`; `tfmtl-<command>` (setup.cfg) is the same. Flags and
 conventions are those of `tfmtl.cli`.
 
-TensorFlow's start-up banner: these entry points (and `python -m
-tfmtl.train`) import TensorFlow through `cli.import_tensorflow`, which
-prints the banner once at most. `python -m tfmtl.methods.<method>.main`
-imports its method package (and TensorFlow) first, so there the banner
-still shows.
+TensorFlow's start-up banner: these entry points import TensorFlow
+through `cli.import_tensorflow`, which prints the banner once at most;
+`python -m tfmtl.<binary>` does the same from `tfmtl/__init__.py` (see
+`tfmtl.quiet_import`).
 """
 
 import importlib

@@ -21,61 +21,22 @@ its `gin_configs/` directory, so `--gin_file=gin_configs/quickstart.gin` and
 Importing this module sets `TF_CPP_MIN_LOG_LEVEL=1` unless the user set it
 (TensorFlow's INFO lines off, warnings on); `import_tensorflow` also drops
 the banner TensorFlow prints before it reads that setting (the `tfmtl`
-command, the console scripts and `python -m tfmtl.train` use it).
+command and the console scripts use it; see `tfmtl.quiet_import`).
 """
 
 import contextlib
 import logging as std_logging
 import os
-import re
 import subprocess
 import sys
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from absl import app, flags  # noqa: E402 - after the TensorFlow setting.
 
-# What TensorFlow prints while it is imported: the banner (TensorFlow 2.21
-# prints its oneDNN line twice, before it reads TF_CPP_MIN_LOG_LEVEL).
-_BANNER = re.compile(
-    r"^WARNING: All log messages before absl::InitializeLog|"
-    r"^To enable the following instructions|"
-    r"^[IW]\d{4} [\d:. ]+\S+\] (oneDNN custom operations|This TensorFlow|"
-    r"Unable to register|TF-TRT Warning)"
-)
+from tfmtl import quiet_import  # noqa: E402
 
-
-def import_tensorflow():
-    """Imports TensorFlow, printing its start-up banner once at most.
-
-    The import's stderr goes to a temporary file; afterwards every line is
-    printed again except the banner's: its INFO lines are dropped when
-    `TF_CPP_MIN_LOG_LEVEL` is 1 or more (the default set here), else each
-    distinct banner line is printed once.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            seen = set()
-            for line in captured.read().decode(errors="replace").splitlines():
-                if _BANNER.match(line):
-                    key = re.sub(r"^\S+ [\d:. ]+", "", line)
-                    if quiet or "InitializeLog" in line or key in seen:
-                        continue
-                    seen.add(key)
-                print(line, file=sys.stderr)
-
+import_tensorflow = quiet_import.import_tensorflow
 
 FLAGS = flags.FLAGS
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
