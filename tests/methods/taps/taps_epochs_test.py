@@ -120,3 +120,24 @@ def test_image_folder_warmup_is_three_epochs_of_its_train_folder(tmp_path):
         "WARMUP_STEPS",
     )
     assert steps == 3 * 3
+
+
+@pytest.mark.parametrize("domain", ["clipart", "real"])
+def test_domainnet_trains_30_epochs_of_its_domain(domain):
+    # Was 113000 steps (30 epochs of `real`) whatever the domain.
+    bindings = [f"DOMAIN = '{domain}'", "DOMAINNET_ROOT = '/unused'"]
+    gin_file = "gin_configs/taps/domainnet_resnet34.gin"
+    per_epoch = math.ceil(domainnet.TRAIN_SIZES[domain] / 32)
+    assert _evaluate(gin_file, bindings, "TRAIN_STEPS") == 30 * per_epoch
+    assert _evaluate(gin_file, bindings, "DECAY_STEPS") == math.ceil(
+        30 * per_epoch / 8
+    )
+    assert _evaluate(gin_file, bindings, "EVAL_EVERY") == per_epoch
+
+
+def test_joint_domainnet_epoch_ends_with_the_smallest_domain():
+    # Was 675000 micro-steps (~3.6x the reference's 30 joint epochs).
+    bindings = ["DOMAINNET_ROOT = '/unused'"]
+    gin_file = "gin_configs/taps/domainnet_joint_resnet34.gin"
+    assert _evaluate(gin_file, bindings, "TRAIN_STEPS") == 30 * 6 * 1047
+    assert _evaluate(gin_file, bindings, "DECAY_STEPS") == 30 * 1047
