@@ -37,8 +37,28 @@ from tfmtl.data.data_source import DataNotFoundError, DataSource
 
 DOMAINS = ("clipart", "infograph", "painting", "quickdraw", "real", "sketch")
 NUM_CLASSES = 345
+# Training images per domain: the line counts of the official split files
+# `<domain>_train.txt` of the cleaned DomainNet (ai.bu.edu/M3SDA), as the
+# TFDS catalog `domainnet/<domain>` lists them (train split). The test
+# splits hold 14604, 15582, 21850, 51750, 52041 and 20916 images.
+TRAIN_SIZES = {
+    "clipart": 33525,
+    "infograph": 36023,
+    "painting": 50416,
+    "quickdraw": 120750,
+    "real": 120906,
+    "sketch": 48212,
+}
 # Label of an example for the tasks of the other domains.
 IGNORE_LABEL = -1
+
+
+def train_sizes(domains):
+    """Official training-set sizes of `domains` (`TRAIN_SIZES`), a list."""
+    unknown = [d for d in domains if d not in TRAIN_SIZES]
+    if unknown:
+        raise ValueError(f"Unknown domains {unknown}; known: {DOMAINS}.")
+    return [TRAIN_SIZES[d] for d in domains]
 
 
 class DomainNet(DataSource):

@@ -106,6 +106,17 @@ def test_resnets_become_taps_enabled(depth, gated):
     assert all(x.num_tasks == 2 for x in norms)
 
 
+def test_penalty_normalizer_gated_layers_option_and_bad_values():
+    taps = TAPS(TinyNet(), ("a",), lam=2.0, penalty_normalizer="gated_layers")
+    taps(tf.zeros((1, 8, 8, 3)))
+    taps.penalty_scale.assign(1.0)
+    # λ * mean |s| over the 6 gated layers.
+    np.testing.assert_allclose(float(taps.penalty()), 2.0 * 0.15, 1e-6)
+    for bad in (None, 0, -1.0, "layers"):
+        with pytest.raises(ValueError, match="penalty_normalizer"):
+            TAPS(TinyNet(), ("a",), penalty_normalizer=bad)
+
+
 def test_penalty_warmup_and_ramp():
     taps = TAPS(TinyNet(), ("a", "b"), lam=2.0, warmup_steps=2, ramp_steps=4)
     features = taps(tf.zeros((1, 8, 8, 3)), tasks=("b",))
@@ -122,8 +133,9 @@ def test_penalty_warmup_and_ramp():
     assert float(taps.losses[0]) == 0.0  # warm-up: no penalty
     taps.gated_layers()[0].scores[1].assign(-0.45)
     taps.penalty_scale.assign(taps.scale_at(5))
-    # λ * mean |s| over the 6 gated layers of task b.
-    expected = 2.0 * (5 * 0.15 + 0.45) / 6
+    # The reference's rule (TAPS train_sequential.py, `train`):
+    # lam * sum(|indicators|) / 52 whatever the network.
+    expected = 2.0 * (5 * 0.15 + 0.45) / 52
     np.testing.assert_allclose(float(taps.penalty(("b",))), expected, 1e-6)
     assert taps.layers_tuned() == {"a": 1.0, "b": pytest.approx(5 / 6)}
     assert taps.parameters_changed()["b"] == pytest.approx(1 - 216 / 3096)
@@ -135,7 +147,14 @@ def test_larger_lambda_tunes_fewer_layers(tmp_path):
         controller = _controller(
             tmp_path / str(lam),
             ["attr_c0"],
-            lambda lam=lam: TAPS(TinyNet(), ("attr_c0",), lam=lam),
+            # The tiny net has 6 gated layers: divide by those, not by the
+            # reference's 52, so these λ bite within 30 steps.
+            lambda lam=lam: TAPS(
+                TinyNet(),
+                ("attr_c0",),
+                lam=lam,
+                penalty_normalizer="gated_layers",
+            ),
         )
         controller.train(STEPS)
         taps = controller.model.sharing

@@ -6,6 +6,7 @@ name them in `conv=` / `norm=` and saved TAPS models load.
 """
 
 from tfmtl.methods.taps.base_loading import BaseNotFoundError, load_base
+from tfmtl.methods.taps.epochs import epoch_steps, split_sizes, steps_per_epoch
 from tfmtl.methods.taps.export import (
     export_compact,
     export_merged,
@@ -37,6 +38,7 @@ __all__ = [
     "TAPSDense",
     "TAPSSummaries",
     "TAPSWarmup",
+    "epoch_steps",
     "export_compact",
     "export_merged",
     "layer_map_image",
@@ -46,6 +48,8 @@ __all__ = [
     "own_data_cross_entropy",
     "own_data_tasks",
     "round_robin",
+    "split_sizes",
+    "steps_per_epoch",
     "task_streams",
     "write_png",
     "taps_backbone",

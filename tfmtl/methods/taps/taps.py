@@ -65,7 +65,9 @@ class TAPS(BackboneSharing):
 
     where `scale` is 0 for the first `warmup_steps` steps and then ramps
     linearly to 1 over `ramp_steps` (set each step by the `TAPSWarmup`
-    action), and `penalty_normalizer` defaults to the number of gated layers.
+    action), and `penalty_normalizer` is 52 as in the reference
+    (`train_sequential.py`, `lam * sum(|indicators|) / 52` for every
+    network), so the paper's λ values mean what they say.
 
     Routing the task: the backbone calls its layers as `conv(x)`, without a
     task. `call` therefore runs the backbone once per requested task and,
@@ -89,8 +91,11 @@ class TAPS(BackboneSharing):
         lam: float, sparsity weight λ.
         threshold: float, score threshold τ of the gate.
         score_init: float, initial score (above `threshold`).
-        penalty_normalizer: divisor of the summed absolute scores (None: the
-            number of gated layers, i.e. λ times the mean absolute score).
+        penalty_normalizer: divisor of the summed absolute scores: a number
+            (default 52, the reference's for every network) or
+            `"gated_layers"` (the number of gated layers, i.e. λ times the
+            mean absolute score; 36 for ResNet-34, so λ is 1.44x stronger
+            than the reference's).
         warmup_steps: steps without penalty at the start (training steps,
             i.e. micro-steps when the trainer accumulates gradients).
         ramp_steps: steps over which the penalty then ramps up to λ.
@@ -130,7 +135,7 @@ class TAPS(BackboneSharing):
         threshold=0.1,
         score_init=0.15,
         # compat: the reference divides by a hard-coded 52 for any network.
-        penalty_normalizer=None,
+        penalty_normalizer=52.0,
         warmup_steps=0,
         ramp_steps=0,
         train_base=False,
@@ -144,6 +149,14 @@ class TAPS(BackboneSharing):
         self.lam = float(lam)
         self.threshold = float(threshold)
         self.score_init = float(score_init)
+        if penalty_normalizer != "gated_layers" and not (
+            isinstance(penalty_normalizer, (int, float))
+            and penalty_normalizer > 0
+        ):
+            raise ValueError(
+                "penalty_normalizer must be a positive number or "
+                f"'gated_layers', got {penalty_normalizer!r}."
+            )
         self.penalty_normalizer = penalty_normalizer
         self.warmup_steps = int(warmup_steps)
         self.ramp_steps = int(ramp_steps)
@@ -223,7 +236,10 @@ class TAPS(BackboneSharing):
     def penalty(self, tasks=None):
         """The scaled sparsity penalty of `tasks` (default: all), a scalar."""
         layers = self.gated_layers()
-        normalizer = self.penalty_normalizer or len(layers)
+        normalizer = self.penalty_normalizer
+        if normalizer == "gated_layers":
+            # compat: tfmtl's earlier default (λ times the mean |score|).
+            normalizer = len(layers)
         total = 0.0
         for task in tuple(tasks or self.tasks):
             t = self.tasks.index(task)
