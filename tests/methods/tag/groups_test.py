@@ -249,3 +249,34 @@ def test_group_run_child_writes_the_runner_score(tmp_path):
         ]
     )
     assert rc == 0 and json.loads(result.read_text()) == {"score": -1.25}
+
+
+def test_celeba_learning_rate_follows_the_colab_epoch_rule():
+    """Issue #15 item 19: google-research `tag/celeba/CelebA.ipynb`,
+    `decay_lr(step, optimizer)` runs at the start of epoch `step` (0-based)
+    and halves the rate when (step + 1) % 15 == 0, so epoch e trains at
+    5e-4 / 2 ** floor((e + 1) / 15): halved from epochs 14, 29, 44, ...
+    Checked in float64 at the first and last update of each of 100 epochs
+    (Keras calls the schedule with the updates done so far)."""
+    import keras
+
+    gin.clear_config()
+    gin.add_config_file_search_path(ROOT)
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, "gin_configs/tag/celeba_tag.gin")],
+            ["MODEL_DIR = '/unused'"],
+        )
+        spe = gin.query_parameter("%STEPS_PER_EPOCH")
+        name = "keras.optimizers.schedules.PiecewiseConstantDecay"
+        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+            gin.query_parameter(f"{name}.boundaries"),
+            gin.query_parameter(f"{name}.values"),
+        )
+    finally:
+        gin.clear_config()
+    for epoch in range(100):
+        want = np.float64(5e-4) / np.float64(2.0) ** ((epoch + 1) // 15)
+        for step in (epoch * spe, (epoch + 1) * spe - 1):
+            got = float(schedule(step))
+            assert abs(got - want) <= 1e-6 * want, (epoch, step, got, want)
