@@ -280,3 +280,30 @@ def test_celeba_learning_rate_follows_the_colab_epoch_rule():
         for step in (epoch * spe, (epoch + 1) * spe - 1):
             got = float(schedule(step))
             assert abs(got - want) <= 1e-6 * want, (epoch, step, got, want)
+
+
+def test_celeba_uw_baseline_is_the_colab_clamped_uw():
+    """google-research `tag/celeba/CelebA.ipynb`, `train_uncertainty_step`:
+    u starts at 1.0, is clipped to [0.01, 10] and weighs L by exp(-2 u);
+    the baseline trains without TAG's lookahead."""
+    gin.clear_config()
+    gin.add_config_file_search_path(ROOT)
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, "gin_configs/tag/celeba_uw.gin")],
+            ["MODEL_DIR = '/unused'"],
+        )
+        name = "tfmtl.weighting.UncertaintyWeighting"
+        got = {
+            k: gin.query_parameter(f"{name}.{k}")
+            for k in ("initial_log_variance", "weight_exponent", "clip")
+        }
+        enabled = gin.query_parameter("%AFFINITY_ENABLED")
+    finally:
+        gin.clear_config()
+    assert got == {
+        "initial_log_variance": 1.0,
+        "weight_exponent": 2.0,
+        "clip": (0.01, 10.0),
+    }
+    assert enabled is False
