@@ -30,8 +30,16 @@ class UncertaintyWeighting(Weighting):
     # optimum ``s = log L`` is unchanged, the gradients are doubled) and
     # start at s = 0, so the first steps equal EW.
 
+    With ``clip=(lo, hi)`` the forward pass uses ``clip(s, lo, hi)`` (zero
+    gradient outside the range) and with ``weight_exponent=a`` the weight is
+    ``exp(-a s)``: TAG's CelebA colab (``train_uncertainty_step``, also its
+    PCGrad+UW baseline) is ``initial_log_variance=1.0,
+    weight_exponent=2.0, clip=(0.01, 10.0)``.
+
     Args:
         initial_log_variance: initial value of every ``s_i``.
+        weight_exponent: ``a`` in the weight ``exp(-a s_i)``.
+        clip: Optional ``(lo, hi)`` range ``s_i`` is clipped to.
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -50,9 +58,21 @@ class UncertaintyWeighting(Weighting):
         Kendall et al., CVPR 2018, arXiv:1705.07115.
     """
 
-    def __init__(self, initial_log_variance=0.0, **kwargs):
+    def __init__(
+        self,
+        initial_log_variance=0.0,
+        weight_exponent=1.0,
+        clip=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.initial_log_variance = initial_log_variance
+        self.weight_exponent = float(weight_exponent)
+        if clip is not None:
+            clip = (float(clip[0]), float(clip[1]))
+            if not clip[0] < clip[1]:
+                raise ValueError(f"clip must be (lo, hi) with lo < hi: {clip}")
+        self.clip = clip
 
     def build(self, num_tasks):
         super().build(num_tasks)
@@ -66,7 +86,9 @@ class UncertaintyWeighting(Weighting):
     def call(self, losses, gramian=None, training=None):
         del gramian
         s = tf.convert_to_tensor(self.log_variance)
-        weights = tf.exp(-s)
+        if self.clip is not None:
+            s = tf.clip_by_value(s, *self.clip)
+        weights = tf.exp(-self.weight_exponent * s)
         # The weight keeps its gradient here: it is how s is learned.
         data_term = tf.reduce_sum(weights * losses)
         regulariser = tf.reduce_sum(s) / num_replicas()
@@ -75,5 +97,9 @@ class UncertaintyWeighting(Weighting):
 
     def get_config(self):
         config = super().get_config()
-        config.update(initial_log_variance=self.initial_log_variance)
+        config.update(
+            initial_log_variance=self.initial_log_variance,
+            weight_exponent=self.weight_exponent,
+            clip=None if self.clip is None else list(self.clip),
+        )
         return config

@@ -180,3 +180,22 @@ def test_affinity_recovers_the_planted_groups(tmp_path):
     controller.train(300)
     selection = select_groups(recorder.matrix(), 2, tasks=list(tasks))
     assert sorted(selection.groups) == [tasks[:3], tasks[3:]], recorder.matrix()
+
+
+def test_disabled_recorder_measures_nothing():
+    """Issue #15 item 17: group/pair runs are plain MTL (google-research
+    `tag/celeba/CelebA.ipynb`, `train_fast_step`: no lookahead), so a
+    disabled recorder is never a due probe and writes no file."""
+    import types
+
+    from tfmtl.trainers.probes import due_probes
+
+    context = types.SimpleNamespace(task_names=("a", "b"))
+    plan = types.SimpleNamespace(tasks=("a", "b"))
+    on = AffinityRecorder(every_n_steps=1)
+    off = AffinityRecorder(every_n_steps=1, enabled=False)
+    on.bind(context)
+    off.bind(context)
+    assert due_probes([on, off], 1, plan, context) == (on,)
+    off.count.assign(1)
+    off(1, {}, context)  # would need a writer if it wrote anything

@@ -44,6 +44,10 @@ class AffinityRecorder(Action):
             gradients, kernels only, as the colab's CS baseline).
         write_every: Steps between writes of the running average.
         filename: Name of the matrix file in `model_dir`.
+        enabled: False turns the recorder off (no lookahead, no file): the
+            group and HOA pair runs of `tfmtl.methods.tag.groups` reuse the
+            TAG configuration but are plain MTL runs, as in the paper
+            (the colab's `fast_mtl` method trains groups without TAG).
 
     Cost: with K tasks a measuring step adds K backward passes to the shared
     parameters and K forward passes, about K plain steps when the heads are
@@ -64,6 +68,7 @@ class AffinityRecorder(Action):
         kind="tag",
         write_every=100,
         filename="affinity.json",
+        enabled=True,
     ):
         super().__init__(write_every, "train")
         if lookahead not in LOOKAHEADS:
@@ -73,6 +78,7 @@ class AffinityRecorder(Action):
         self.probe_every_n_steps = int(every_n_steps)
         self.lookahead, self.divide_by_lr = lookahead, divide_by_lr
         self.kind, self.filename = kind, filename
+        self.enabled = bool(enabled)
         self.tasks, self.last_results = None, None
 
     def bind(self, context):
@@ -84,7 +90,7 @@ class AffinityRecorder(Action):
 
     def wants(self, plan, context):
         """Affinity is measured on steps that train every task."""
-        return tuple(plan.tasks) == self.tasks
+        return self.enabled and tuple(plan.tasks) == self.tasks
 
     # ----------------------------------------------------- traced, per replica
     def replica_probe(self, context):
@@ -171,7 +177,7 @@ class AffinityRecorder(Action):
         return self.total.numpy() / max(int(self.count.numpy()), 1)
 
     def __call__(self, step, logs, context):
-        if not int(self.count.numpy()):
+        if not self.enabled or not int(self.count.numpy()):
             return
         matrix = self.matrix()
         values = {

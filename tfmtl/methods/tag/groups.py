@@ -18,25 +18,30 @@ turn their validation losses into an affinity file for `tfmtl-select-groups
 
 (or `python -m tfmtl.methods.tag.groups ...`; `--action` is a deprecated
 alias of `--mode`). Each training run is `python -m tfmtl train
---mode=train_and_evaluate` in a subprocess with `TASK_NAMES` and
-`MODEL_DIR` bound (extra `--gin_bindings`, or `--gin.NAME=VALUE`, are
-forwarded), so a run that was interrupted resumes from its checkpoints
-when the command is repeated, and finished runs are skipped.
+--mode=train_and_evaluate` in a child process (`group_run_main`) with
+`TASK_NAMES` and `MODEL_DIR` bound and the affinity recorder off (extra
+`--gin_bindings`, or `--gin.NAME=VALUE`, are forwarded). The runs go
+through `tfmtl.search`'s `SearchRunner` and `SubprocessEvaluator`
+(`--num_workers` at once, one retry, log in `BASE_DIR/group_runs` or
+`BASE_DIR/pair_runs`), so a repeated command skips finished runs and an
+interrupted run resumes from its checkpoints.
 """
 
 import itertools
 import json
 import os
-import subprocess
 import sys
 
 from absl import flags
 
 from tfmtl import cli
 from tfmtl.methods.tag.affinity_file import save_affinity
+from tfmtl.search import SearchRunner, SubprocessEvaluator
+from tfmtl.search.run_list import RunList
 
 FLAGS = flags.FLAGS
 PROG = "tfmtl.methods.tag.groups"
+GROUP_RUN = "tfmtl.methods.tag.group_run_main"
 MODES = ("train", "report", "train_pairs", "hoa_matrix")
 _DEFAULT_METRIC = "loss/{task}"
 
@@ -50,6 +55,8 @@ cli.define(
     __name__, "string", "base_dir", None, "Directory holding one run each."
 )
 cli.define_gin_flags(__name__)
+cli.define(__name__, "integer", "num_workers", 1, "Runs trained at once.")
+cli.define(__name__, "list", "devices", None, "GPU id per worker slot.")
 cli.define(
     __name__,
     "string",
@@ -82,21 +89,72 @@ def results(base_dir, tasks):
         return json.load(f)["results"]
 
 
-def train(base_dir, runs, gin_files, bindings, python=sys.executable):
-    """Trains each run (a tuple of tasks) that has no results yet."""
-    for tasks in runs:
-        if results(base_dir, tasks) is not None:
-            print(f"skip {'+'.join(tasks)}: already evaluated")
-            continue
-        command = [python, "-m", "tfmtl", "train", "--mode=train_and_evaluate"]
-        command += [f"--gin_file={f}" for f in gin_files]
-        command += [f"--gin_bindings={b}" for b in bindings]
-        command += [
-            f"--gin_bindings=TASK_NAMES = {list(tasks)!r}",
-            f"--gin_bindings=MODEL_DIR = {run_dir(base_dir, tasks)!r}",
-        ]
+def run_command(base_dir, tasks, gin_files, bindings, python=None):
+    """Child arguments that train `tasks` as a plain MTL run.
+
+    The group and pair runs reuse the TAG configuration, but the paper
+    trains them without measuring affinity (the colab's `fast_mtl`), so
+    `AFFINITY_ENABLED = False` is bound before the user's bindings (which
+    may turn it back on).
+    """
+    command = [python or sys.executable, "-m", GROUP_RUN]
+    command += [f"--run_dir={run_dir(base_dir, tasks)}"]
+    command += [f"--gin_file={f}" for f in gin_files]
+    command += ["--gin_bindings=AFFINITY_ENABLED = False"]
+    command += [f"--gin_bindings={b}" for b in bindings]
+    command += [
+        f"--gin_bindings=TASK_NAMES = {list(tasks)!r}",
+        f"--gin_bindings=MODEL_DIR = {run_dir(base_dir, tasks)!r}",
+    ]
+    return command
+
+
+def train(
+    base_dir,
+    runs,
+    gin_files,
+    bindings,
+    log_name="runs",
+    num_workers=1,
+    max_retries=1,
+    devices=None,
+    python=None,
+):
+    """Trains each run (a tuple of tasks) through `tfmtl.search`.
+
+    Each run is one `SubprocessEvaluator` child of a `SearchRunner` over a
+    `RunList`; the runner's log (`base_dir/<log_name>/search_log.jsonl`)
+    makes a repeated command skip finished runs, and an interrupted run
+    resumes from its own checkpoints. Returns the runner's summary.
+    """
+    runs = [tuple(r) for r in runs]
+    names = ["+".join(r) for r in runs]
+    by_name = dict(zip(names, runs))
+    searcher = RunList(names)
+    search_dir = os.path.join(base_dir, log_name)
+    command = [python or sys.executable, "-m", GROUP_RUN]
+
+    def prepare(params, directory):
+        del directory
+        tasks = by_name[searcher.name_of(params)]
         print(f"train {'+'.join(tasks)}", flush=True)
-        subprocess.run(command, check=True)
+        return run_command(base_dir, tasks, gin_files, bindings, python)[3:]
+
+    evaluate = SubprocessEvaluator(command, search_dir, prepare, devices)
+    runner = SearchRunner(
+        searcher,
+        evaluate,
+        search_dir,
+        num_workers=num_workers,
+        max_retries=max_retries,
+    )
+    summary = runner.run()
+    if summary["failed"]:
+        failed = [names[i] for i in summary["failed"]]
+        raise RuntimeError(
+            f"Runs {failed} failed every attempt; see {search_dir}/samples."
+        )
+    return summary
 
 
 def report(base_dir, groups, serving, metric=_DEFAULT_METRIC):
@@ -163,9 +221,25 @@ def _run():
     elif not fl.tasks:
         raise ValueError(f"--mode={fl.mode} needs --tasks.")
     if fl.mode == "train":
-        train(fl.base_dir, groups, fl.gin_file, fl.gin_bindings)
+        train(
+            fl.base_dir,
+            groups,
+            fl.gin_file,
+            fl.gin_bindings,
+            "group_runs",
+            fl.num_workers,
+            devices=fl.devices,
+        )
     elif fl.mode == "train_pairs":
-        train(fl.base_dir, pair_runs(fl.tasks), fl.gin_file, fl.gin_bindings)
+        train(
+            fl.base_dir,
+            pair_runs(fl.tasks),
+            fl.gin_file,
+            fl.gin_bindings,
+            "pair_runs",
+            fl.num_workers,
+            devices=fl.devices,
+        )
     elif fl.mode == "report":
         per_task, total = report(fl.base_dir, groups, serving, fl.metric)
         for task, value in per_task.items():
