@@ -1,4 +1,14 @@
-"""Tests for NormalsMetrics against numpy (median within one bin width)."""
+"""Tests for NormalsMetrics against numpy (median within one bin width).
+
+The float64 numpy reference follows the normal evaluation of MTL-NAS
+(`core/utils/metrics.py::compute_angle` and
+`core/tasks.py::NormalTask.aggregate_metric`, github.com/bhpfelix/MTLNAS)
+and NDDR-CNN (`ops/errors.py::normal_error` and `eval_multiple_tasks.py`,
+github.com/ethanygao/NDDR-CNN): pixels whose raw label is 255 in all three
+channels are dropped, the angle is `arccos(clip(cos, -1, 1))` in degrees,
+and the scores are mean, median, `sqrt(mean(angle**2))` and the percentage
+with `angle <= t` for t in 11.25, 22.5, 30, 45.
+"""
 
 import numpy as np
 import pytest
@@ -39,10 +49,24 @@ def _expected(angles):
     return {
         "mean_angle": angles.mean(),
         "median_angle": np.median(angles),
-        "within_11.25": 100 * np.mean(angles < 11.25),
-        "within_22.5": 100 * np.mean(angles < 22.5),
-        "within_30": 100 * np.mean(angles < 30),
+        "rmse_angle": np.sqrt(np.mean(angles**2)),
+        "within_11.25": 100 * np.mean(np.less_equal(angles, 11.25)),
+        "within_22.5": 100 * np.mean(np.less_equal(angles, 22.5)),
+        "within_30": 100 * np.mean(np.less_equal(angles, 30.0)),
+        "within_45": 100 * np.mean(np.less_equal(angles, 45.0)),
     }
+
+
+def _reference_raw(raw, preds):
+    """MTL-NAS `compute_angle` on raw uint8 labels (255, 255, 255 = void)."""
+    raw = raw.reshape(-1, 3).astype(np.float64)
+    preds = preds.reshape(-1, 3).astype(np.float64)
+    keep = (raw == 255).sum(axis=1) != 3
+    raw, preds = raw[keep], preds[keep]
+    cos = (raw * preds).sum(-1) / np.maximum(
+        np.linalg.norm(raw, axis=-1) * np.linalg.norm(preds, axis=-1), 1e-8
+    )
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 @pytest.mark.parametrize("num_bins", [18000, 180])
@@ -56,8 +80,46 @@ def test_matches_numpy_median_within_bin_width(num_bins):
     assert abs(result["median_angle"] - expected["median_angle"]) <= (
         metric.bin_width + 1e-4
     )
-    for key in ("mean_angle", "within_11.25", "within_22.5", "within_30"):
-        assert result[key] == pytest.approx(expected[key], rel=1e-4), key
+    assert set(result) == set(metric.higher_is_better) == set(expected)
+    for key in expected:
+        if key != "median_angle":
+            assert result[key] == pytest.approx(expected[key], rel=1e-4), key
+
+
+def test_reference_scores_of_raw_encoded_labels():
+    # The references score the raw encoded label vector; angles are
+    # scale-invariant, so the same vectors with the void pixels zeroed give
+    # the references' numbers, including pixels with only one channel 255.
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 256, size=(2, 6, 6, 3))
+    raw[rng.random(raw.shape[:-1]) < 0.2] = 255
+    raw[0, 0, 0] = (255, 255, 17)  # valid for the references
+    preds = rng.normal(size=raw.shape) + raw / 255.0
+    void = (raw == 255).all(axis=-1, keepdims=True)
+    labels = np.where(void, 0.0, raw / 255.0).astype(np.float32)
+    metric = NormalsMetrics()
+    result = metric.result(
+        accumulate({}, metric.statistics(labels, preds.astype(np.float32)))
+    )
+    angles = _reference_raw(raw, preds.astype(np.float32))
+    assert int(void.sum()) > 0 and len(angles) == int((~void).sum())
+    expected = _expected(angles)
+    for key, value in expected.items():
+        tolerance = metric.bin_width if key == "median_angle" else 1e-3
+        assert abs(result[key] - value) <= tolerance, key
+
+
+def test_thresholds_include_the_boundary_and_rmse_is_quadratic():
+    # atan2(1, 1) is exactly 45 degrees in float32: the references count it
+    # (np.less_equal). Angles 0 and 45: RMSE sqrt(45**2 / 2), mean 22.5.
+    labels = np.tile([0.0, 0.0, 1.0], (1, 1, 2, 1)).astype(np.float32)
+    preds = np.array([[[[0.0, 0.0, 2.0], [1.0, 0.0, 1.0]]]], np.float32)
+    metric = NormalsMetrics()
+    result = metric.result(accumulate({}, metric.statistics(labels, preds)))
+    assert result["within_45"] == pytest.approx(100.0)
+    assert result["within_30"] == pytest.approx(50.0)
+    assert result["mean_angle"] == pytest.approx(22.5)
+    assert result["rmse_angle"] == pytest.approx(45.0 / np.sqrt(2.0))
 
 
 def test_median_of_even_count_with_far_apart_middle_values():

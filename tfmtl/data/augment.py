@@ -129,9 +129,30 @@ class DenseAugment:
         return {**example, "image": image, "labels": labels}
 
     def _mirror_normals(self, normals):
+        """Normals of the mirrored image, given the column-reversed map.
+
+        Reversing the columns moves every normal to its mirrored pixel; the
+        mirror also reverses the horizontal axis, so the component along it
+        (channel `normals_x_channel`) changes sign, whichever way that axis
+        points. Only which channel is horizontal matters: channel 0 (the
+        PNG's red channel, read in RGB order) for every source of the
+        library: `NYUv2` ((n + 1) / 2 * 255 PNGs decoded to unit vectors, or
+        kept as v / 255 with `normals_encoding="adashare"`, then flip with
+        "encoded": x becomes 1 - x), `NYUv2List` (v / 127.5 - 1), `Taskonomy`
+        (v / 255 * 2 - 1) and `SyntheticScenes` (x right, y up, z towards
+        the camera). Invalid (all-zero) pixels stay zero.
+
+        Args:
+            normals: float tensor [H, W, 3], already column-reversed.
+
+        Returns:
+            float tensor [H, W, 3].
+        """
         if self.normals_flip == "none":
-            # compat: the reference NYUv2 loader mirrors the normal map but
-            # not the vectors (pitfall P2); "negate" / "encoded" are correct.
+            # compat: the reference loaders (AdaShare's NYUv2 loader,
+            # NDDR-CNN util/img_encoder_mt.py::image_mirroring, MTL-NAS
+            # core/data/loader.py) mirror the normal map but not the vectors
+            # (pitfall P2); "negate" / "encoded" are correct.
             return normals
         c = self.normals_x_channel
         x = normals[..., c : c + 1]

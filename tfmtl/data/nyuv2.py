@@ -93,7 +93,12 @@ class NYUv2(DataSource):
 
     Images are float32 RGB in [0, 1] at full resolution (`image_shape`, a
     static shape so models can be built from the element spec), without
-    augmentation (see `tfmtl.data.augment.DenseAugment`).
+    augmentation (see `tfmtl.data.augment.DenseAugment`). The normals'
+    channels are the PNG's R, G, B in that order, as the reference loaders
+    read them; channel 0 holds the horizontal component, so a horizontal
+    flip needs `normals_flip="negate"` with the "decoded" encoding and
+    `normals_flip="encoded"` (x -> 1 - x) with "adashare"
+    (`tests/data/normals_flip_test.py`).
 
     Args:
         data_dir: the data root.

@@ -1,8 +1,9 @@
 """Angular error statistics of surface-normal predictions.
 
-Mean and median angle and the percentage of pixels within 11.25°, 22.5° and
-30°, pooled over the valid pixels of the evaluation set, as in AdaShare and
-MTL-NAS (reference notes adashare_taps.md §A3, fp_mtlnas.md §B.7).
+Mean, median and root-mean-square angle and the percentage of pixels within
+11.25°, 22.5°, 30° and 45°, pooled over the valid pixels of the evaluation
+set, as the evaluation code of NDDR-CNN (`eval_multiple_tasks.py`), MTL-NAS
+(`core/tasks.py::NormalTask.aggregate_metric`) and AdaShare (`test.py`).
 """
 
 import numpy as np
@@ -13,7 +14,8 @@ from tfmtl.metrics.metric import Metric, safe_divide
 _THRESHOLDS = (
     ("within_11.25", 11.25),
     ("within_22.5", 22.5),
-    ("within_30", 30),
+    ("within_30", 30.0),
+    ("within_45", 45.0),
 )
 
 
@@ -23,17 +25,23 @@ class NormalsMetrics(Metric):
     The angle between prediction p and label n is computed as
     atan2(|p x n|, p . n) in degrees, which equals
     arccos(cos(p, n)) (both vectors are effectively L2-normalised) but stays
-    accurate for small angles. A zero-length prediction counts as 90°.
-    Pixels whose label is all zero are invalid and left out.
+    accurate for small angles. A zero-length prediction counts as 90° (the
+    references' cosine similarity is then 0). Pixels whose label is all zero
+    are invalid and left out: the references drop the pixels whose raw
+    label is 255 in all three channels, which the NYUv2 sources
+    (`tfmtl.data.nyuv2`, `tfmtl.data.nyuv2_list`) map to the zero vector.
 
     * `mean_angle`: exact mean angle (degrees).
+    * `rmse_angle`: exact root-mean-square angle, `sqrt(mean(angle**2))`,
+      from the summed squared angles.
     * `median_angle`: median angle read from a histogram of `num_bins` equal
       bins over [0°, 180°]; inside a bin the angles are taken as uniformly
       spread. The error is below one bin width (180 / `num_bins` degrees,
       0.01° by default), because each order statistic the median needs is
       located in its exact bin.
-    * `within_11.25`, `within_22.5`, `within_30`: exact percentage (0-100)
-      of pixels with angle < threshold.
+    * `within_11.25`, `within_22.5`, `within_30`, `within_45`: exact
+      percentage (0-100) of pixels with angle <= threshold (the references'
+      `np.less_equal`).
 
     Args:
         num_bins: number of histogram bins over [0, 180] degrees.
@@ -48,15 +56,20 @@ class NormalsMetrics(Metric):
     ```
 
     Reference:
-        adashare_taps.md §A3 (AdaShare), fp_mtlnas.md §B.7 (MTL-NAS).
+        Gao et al., "NDDR-CNN", CVPR 2019 (`eval_multiple_tasks.py` of
+        github.com/ethanygao/NDDR-CNN); Gao et al., "MTL-NAS", CVPR 2020
+        (`core/tasks.py` and `core/utils/metrics.py::compute_angle` of
+        github.com/bhpfelix/MTLNAS); Sun et al., "AdaShare", NeurIPS 2020.
     """
 
     higher_is_better = {
         "mean_angle": False,
         "median_angle": False,
+        "rmse_angle": False,
         "within_11.25": True,
         "within_22.5": True,
         "within_30": True,
+        "within_45": True,
     }
 
     def __init__(self, num_bins=18000, name="normals"):
@@ -77,7 +90,8 @@ class NormalsMetrics(Metric):
             y_pred: float tensor [B, H, W, 3], any float dtype, any length.
 
         Returns:
-            dict with float32 `angle_sum`, int32 `count`, the int32 counts
+            dict with float32 `angle_sum` and `angle_squared_sum`, int32
+            `count`, the int32 counts
             of the `within_*` keys and int32 `histogram` [num_bins].
         """
         # compat: AdaShare / MTL-NAS score NYUv2 normals in the encoded uint8
@@ -97,10 +111,11 @@ class NormalsMetrics(Metric):
 
         stats = {
             "angle_sum": tf.reduce_sum(angle),
+            "angle_squared_sum": tf.reduce_sum(tf.square(angle)),
             "count": tf.reduce_sum(tf.cast(valid, tf.int32)),
         }
         for key, threshold in _THRESHOLDS:
-            within = valid & (angle < threshold)
+            within = valid & (angle <= threshold)
             stats[key] = tf.reduce_sum(tf.cast(within, tf.int32))
         index = tf.cast(tf.floor(angle / self.bin_width), tf.int32)
         index = tf.clip_by_value(index, 0, self.num_bins - 1)
@@ -127,6 +142,9 @@ class NormalsMetrics(Metric):
         results = {
             "mean_angle": safe_divide(totals["angle_sum"], count),
             "median_angle": 0.0,
+            "rmse_angle": float(
+                np.sqrt(safe_divide(totals["angle_squared_sum"], count))
+            ),
         }
         if count > 0:
             histogram = np.asarray(totals["histogram"], dtype=np.int64)

@@ -127,3 +127,30 @@ def test_model_saves_and_loads_with_masks(tmp_path):
         loaded.sharing.backbone.masked_convs()[0].forward_mask, mask
     )
     np.testing.assert_allclose(loaded(x)["b"], y["b"], atol=1e-6)
+
+
+def test_every_stage_is_masked_unless_the_prefix_is_frozen():
+    # Reference models/masked_resnet.py: conv1 of every block is masked
+    # unless last_third_only; masks are solved per width (num_feats).
+    fp = FeaturePartitioning(
+        ("a", "b"),
+        Partition.independent(2),
+        widths=(4, 8, 16),
+        blocks_per_stage=2,
+    )
+    fp(tf.ones((1, 8, 8, 3)))
+    convs = fp.backbone.masked_convs()
+    assert convs == [block.conv1 for block in fp.backbone.blocks]
+    for conv in convs:
+        fwd = np.asarray(conv.forward_mask)
+        np.testing.assert_array_equal(fwd.sum(1), [conv.filters // 2] * 2)
+        assert (fwd[0] * fwd[1]).sum() == 0
+    # The first stage's first conv: task a's output is zero off its mask.
+    conv = convs[0]
+    y = conv(tf.random.normal((1, 8, 8, 4)), task=0).numpy()
+    off = np.asarray(conv.forward_mask)[0] == 0
+    assert off.any() and np.all(y[..., off] == 0)
+    frozen = PartitionedResNet(
+        2, widths=(4, 8, 16), blocks_per_stage=2, freeze_prefix=True
+    )
+    assert frozen.masked_convs() == [b.conv1 for b in frozen.last_stage_blocks]

@@ -169,3 +169,22 @@ def test_frozen_prefix_keeps_pretrained_kernels(single_task_run, tmp_path):
         resumed.model.sharing.backbone.stem_norm.norms[0].gamma
         == trunk.stem_norm.norms[0].gamma
     )
+
+
+def test_frozen_run_loads_into_a_trunk_masked_in_every_stage(tmp_path):
+    # A FREEZE_PREFIX run has no masks in its prefix; a trunk without it
+    # masks every stage and still reads that run's kernels.
+    controller = _controller(tmp_path / "run", ("attr_a0",), freeze_prefix=True)
+    controller.train(1)
+    kernels, _ = _trunk_values(controller.model.sharing.backbone)
+    fp = FeaturePartitioning(
+        ("x", "y"),
+        "independent",
+        widths=WIDTHS,
+        blocks_per_stage=1,
+        pretrained=str(tmp_path / "run"),
+    )
+    fp.build((None, 16, 16, 3))
+    assert len(fp.backbone.masked_convs()) == len(fp.backbone.blocks)
+    for a, b in zip(_trunk_values(fp.backbone)[0], kernels):
+        np.testing.assert_array_equal(a, b)

@@ -203,3 +203,23 @@ def test_bad_es_settings_are_clear_errors():
     es.ask()
     with pytest.raises(ValueError, match="task scores of shape"):
         es.tell(np.zeros(4), np.zeros((4, 3)))
+
+
+def test_es_exports_its_mean_theta_as_well_as_the_best_sample():
+    es = PartitionES(2, init_random=4, num_deltas=3, num_to_use=2, seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        es.tell(rng.random(len(es.ask())))
+    entry = es.describe(es.best_params)
+    np.testing.assert_array_equal(entry["mean_params"], es.theta)
+    assert (
+        entry["mean_partition"]
+        == Partition.from_vector(es.theta, 2).get_config()
+    )
+    assert entry["best_partition"] == (
+        Partition.from_vector(es.best_params, 2).get_config()
+    )
+    assert not np.allclose(es.theta, es.best_params)
+    # A retrain can read it as it reads the best partition.
+    mean = Partition.get({"best_partition": entry["mean_partition"]}, 2)
+    assert mean.get_config() == entry["mean_partition"]

@@ -19,6 +19,7 @@
   (`partition_es.py`, `partition_random_search.py`,
   `partition_grid_search.py`, run by `tfmtl.search.SearchRunner`;
   `python -m tfmtl.methods.feature_partitioning.main`).
+* `decathlon_score`: the Visual Decathlon score of per-task accuracies.
 """
 
 from tfmtl.methods.feature_partitioning.accuracy_sampled_task import (
@@ -26,6 +27,9 @@ from tfmtl.methods.feature_partitioning.accuracy_sampled_task import (
 )
 from tfmtl.methods.feature_partitioning.bind_global_step import (
     BindGlobalStep,
+)
+from tfmtl.methods.feature_partitioning.decathlon_score import (
+    decathlon_score,
 )
 from tfmtl.methods.feature_partitioning.feature_partitioning import (
     FeaturePartitioning,
@@ -56,5 +60,6 @@ __all__ = [
     "PartitionedResNet",
     "TaskBatchNormalization",
     "UpdateTaskSampling",
+    "decathlon_score",
     "per_task_optimizers",
 ]

@@ -155,8 +155,10 @@ class Distillation:
                 )
                 decay = tf.add_n(
                     [
-                        tf.reduce_sum(tf.square(conv.effective_kernel(index)))
-                        for conv in student.backbone.masked_convs()
+                        tf.reduce_sum(
+                            tf.square(b.conv1.effective_kernel(index))
+                        )
+                        for b in student.backbone.last_stage_blocks
                     ]
                     + [
                         tf.reduce_sum(tf.square(b.conv2.kernel))

@@ -85,6 +85,15 @@ class PartitionES(PartitionSearch):
         self.diagonal[Partition.forward_diagonal_indices(num_tasks)] = 1.0
         self._deltas = None
 
+    def describe(self, params):
+        """The best sample's partition and the current mean `theta` (the
+        search's point estimate, what the reference's ES ends with) as
+        `mean_params` and `mean_partition`."""
+        entry = super().describe(params)
+        entry["mean_params"] = self.theta.tolist()
+        entry["mean_partition"] = self.partition(self.theta).get_config()
+        return entry
+
     def _propose(self):
         rng = self._rng()
         if self.generation == 0 and self.init_random:

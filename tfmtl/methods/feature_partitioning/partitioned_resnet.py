@@ -16,8 +16,10 @@ class PartitionedResNet(keras.layers.Layer):
     The first block of each stage has stride 2 and a parameter-free
     shortcut: 2x2 average pooling, then zero channels appended. Every
     convolution is followed by a per-task `TaskBatchNormalization`; a final
-    per-task norm and ReLU close the trunk. In the last stage the first
-    convolution of every block is a `MaskedConv2D`: the partition acts on
+    per-task norm and ReLU close the trunk. In the last stage (in every
+    stage without `freeze_prefix`, as the reference's
+    `models/masked_resnet.py`) the first convolution of every block is a
+    `MaskedConv2D`: the partition acts on
     the block's inner width, the residual stream is not masked.
 
     Every method takes the task index explicitly, so one trunk serves all
@@ -78,7 +80,9 @@ class PartitionedResNet(keras.layers.Layer):
         self.blocks = []
         self.stage_ends = []
         for s, width in enumerate(self.widths[1:]):
-            masked = s == len(self.widths) - 2
+            # As the reference (models/masked_resnet.py): every stage is
+            # masked unless only the last third trains.
+            masked = s == len(self.widths) - 2 or not self.freeze_prefix
             for b in range(self.blocks_per_stage):
                 name = f"stage{s + 1}_block{b + 1}"
                 self.blocks.append(
@@ -135,8 +139,13 @@ class PartitionedResNet(keras.layers.Layer):
         return convs
 
     def masked_convs(self):
-        """The `MaskedConv2D` layers (first conv of each last-stage block)."""
-        return [block.conv1 for block in self.last_stage_blocks]
+        """The `MaskedConv2D` layers: the first conv of each block of the
+        last stage, or of every stage without `freeze_prefix`."""
+        return [
+            block.conv1
+            for block in self.blocks
+            if isinstance(block.conv1, MaskedConv2D)
+        ]
 
     def task_norms(self):
         """Every `TaskBatchNormalization` of the trunk."""

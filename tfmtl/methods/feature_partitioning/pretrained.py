@@ -90,7 +90,11 @@ def _from_checkpoint(target, prefix, source_tasks, input_shape):
         PartitionedResNet,
     )
 
-    config = dict(target.get_config(), num_tasks=source_tasks)
+    # Masks are not copied: a clone masked in the last stage only reads a
+    # subset of the variables of any run, frozen prefix (unmasked) or not.
+    config = dict(
+        target.get_config(), num_tasks=source_tasks, freeze_prefix=True
+    )
     config.pop("name", None)
     clone = PartitionedResNet.from_config(config)
     clone.build(input_shape)
