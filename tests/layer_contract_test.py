@@ -68,7 +68,7 @@ COUNTS = {
     "aspp_head": (12, 0),
     "classifier_head": (4, 0),
     "dense_head": (5, 2),
-    "feature_partitioning": (29, 26),
+    "feature_partitioning": (29, 28),  # a mask per stage (#15 item 6)
     "hard_sharing": (60, 40),
     # No `phase` variable: the plan given to the call picks the gate mode.
     "mtl_nas": (65, 39),
