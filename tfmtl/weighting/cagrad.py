@@ -38,7 +38,9 @@ def cagrad_coefficients(gramian, c, rescale, iterations=2000, tolerance=1e-12):
     """Coefficients of the CAGrad direction from the Gramian (see CAGrad).
 
     The dual is solved in float64 to a Frank-Wolfe (= primal-dual) gap of
-    `tolerance` relative to ``trace(G)``: for K <= `MAX_ENUMERATED` exactly,
+    `tolerance` relative to ``trace(G)`` (no less than `GAP_FLOOR` = 1e-10
+    for the face solve, whose rounding reaches ~1e-12 at cond(G) ~ 1e6):
+    for K <= `MAX_ENUMERATED` exactly,
     by enumeration of the supports (`enumerated_cagrad_dual`), else (or if
     no support's point is certified) iteratively, for at most `iterations`.
     """
