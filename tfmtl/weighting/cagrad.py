@@ -10,7 +10,8 @@ implementations checked against: Cranial-XIX/CAGrad (``cagrad`` in
 import keras
 import tensorflow as tf
 
-from tfmtl.weighting._solvers import minimize_on_simplex
+from tfmtl.weighting._solvers import MAX_ENUMERATED, minimize_on_simplex
+from tfmtl.weighting.cagrad_solver import enumerated_cagrad_dual
 from tfmtl.weighting.gramian_weighting import GramianWeighting
 
 
@@ -29,7 +30,7 @@ def cagrad_dual(gramian, c):
         value = tf.reduce_sum(w * mean_gram) + radius * norm
         return value, mean_gram + radius * gw / norm
 
-    return gramian, value_and_grad, radius
+    return gramian, mean_gram, value_and_grad, radius
 
 
 @tf.function
@@ -37,12 +38,26 @@ def cagrad_coefficients(gramian, c, rescale, iterations=2000, tolerance=1e-12):
     """Coefficients of the CAGrad direction from the Gramian (see CAGrad).
 
     The dual is solved in float64 to a Frank-Wolfe (= primal-dual) gap of
-    `tolerance` relative to ``trace(G)``, or `iterations`.
+    `tolerance` relative to ``trace(G)`` (no less than `GAP_FLOOR` = 1e-10
+    for the face solve, whose rounding reaches ~1e-12 at cond(G) ~ 1e6):
+    for K <= `MAX_ENUMERATED` exactly,
+    by enumeration of the supports (`enumerated_cagrad_dual`), else (or if
+    no support's point is certified) iteratively, for at most `iterations`.
     """
     k = gramian.shape[0]
     c = tf.constant(c, tf.float64)
-    gramian, value_and_grad, radius = cagrad_dual(gramian, c)
-    w = minimize_on_simplex(value_and_grad, k, iterations, tolerance)
+    gramian, mean_gram, value_and_grad, radius = cagrad_dual(gramian, c)
+
+    def iterative():
+        return minimize_on_simplex(value_and_grad, k, iterations, tolerance)
+
+    if k <= MAX_ENUMERATED:
+        w, certified = enumerated_cagrad_dual(
+            gramian, mean_gram, radius, tolerance
+        )
+        w = tf.cond(certified, lambda: w, iterative)
+    else:
+        w = iterative()
     gw_norm = tf.sqrt(
         tf.maximum(tf.reduce_sum(w * tf.linalg.matvec(gramian, w)), 0.0)
     )
@@ -69,10 +84,13 @@ class CAGrad(GramianWeighting):
     ``||g0||^2 = 1^T G 1 / K^2`` and ``||g_w||^2 = w^T G w``, so the dual is a
     K-dimensional convex problem in inner products, and
     ``d = sum_i (1/K + lambda w_i) g_i`` with
-    ``lambda = c ||g0|| / ||g_w||``. The dual is solved in float64 by
-    accelerated projected gradient on the simplex until its Frank-Wolfe gap
-    ``grad . w - min_i grad_i``, which equals the primal-dual gap
-    ``D(w) - min_i g_i . d(w)``, is below 1e-12 (relative to ``trace(G)``).
+    ``lambda = c ||g0|| / ||g_w||``. The dual is solved in float64 and
+    certified by its Frank-Wolfe gap ``grad . w - min_i grad_i``, which
+    equals the primal-dual gap ``D(w) - min_i g_i . d(w)`` (relative to
+    ``trace(G)``): for K <= 10 exactly, by enumerating the faces
+    (`enumerated_cagrad_dual`, gap <= 1e-10); else, or if no face is
+    certified (0 in the hull and c >= 1), by accelerated projected gradient
+    until the gap is below 1e-12 or `solver_iterations`.
 
     # compat: the reference solves the dual with SciPy SLSQP (float64,
     # default tolerance); the Gramian is first divided by its trace (the
