@@ -9,7 +9,9 @@ notes adashare_taps.md §A4), which NDDR-CNN / MTL-NAS also use.
 import tensorflow as tf
 
 NORMALS_FLIPS = ("negate", "encoded", "none")
-# Per label kind: the value that pads a label (marks padded pixels invalid).
+# Per label kind: the value that pads a label. 0 marks padded depth and
+# normals pixels invalid; for regression maps it is a valid value unless
+# `regression_ignore_value` replaces it.
 _PAD = {"depth": 0.0, "normals": 0.0, "regression": 0.0}
 _DENSE = ("segmentation", "depth", "normals", "regression")
 
@@ -31,8 +33,9 @@ class DenseAugment:
        `tfmtl.data.nyuv2.NYUv2`); "none" leaves them as they are.
     3. **Crop** to `crop_size` at a uniform random offset, after padding
        the bottom and right up to `crop_size` when the scaled image is
-       smaller: images with 0, segmentation with `ignore_label`, depth,
-       normals and regression maps with 0 (invalid for depth and normals).
+       smaller: images with 0, segmentation with `ignore_label`, depth and
+       normals with 0 (invalid), regression maps with
+       `regression_ignore_value` (0 when it is None).
 
     The output has the static shape `crop_size`. Image-level labels
     (binary, classification) pass through unchanged.
@@ -46,6 +49,11 @@ class DenseAugment:
         normals_flip: one of `NORMALS_FLIPS`, see above.
         normals_x_channel: channel holding the horizontal component of the
             normals (0 for the RGB-encoded NYUv2 and Taskonomy images).
+        regression_ignore_value: value padding regression maps, to be left
+            out by `regression_l1(ignore_value=...)` and
+            `RegressionMetrics(ignore_value=...)`; None pads with 0, which
+            those count as a label. AdaShare's Taskonomy loader pads with
+            255 and masks it.
 
     Call arguments:
         example: `{"image": [H, W, 3], "labels": {task: label}}`.
@@ -72,6 +80,7 @@ class DenseAugment:
         ignore_label=255,
         normals_flip="negate",
         normals_x_channel=0,
+        regression_ignore_value=None,
     ):
         if normals_flip not in NORMALS_FLIPS:
             raise ValueError(
@@ -87,6 +96,11 @@ class DenseAugment:
         self.ignore_label = int(ignore_label)
         self.normals_flip = normals_flip
         self.normals_x_channel = int(normals_x_channel)
+        self.regression_ignore_value = (
+            None
+            if regression_ignore_value is None
+            else float(regression_ignore_value)
+        )
 
     def __call__(self, example, seed, task_kinds):
         seeds = tf.random.experimental.stateless_split(
@@ -123,10 +137,17 @@ class DenseAugment:
             maps[t] = tf.where(flip, mirrored, maps[t])
         image = self._crop(image, 0.0, seeds[2:])
         for t, kind in dense.items():
-            pad = self.ignore_label if kind == "segmentation" else _PAD[kind]
+            pad = self._pad_value(kind)
             cropped = self._crop(maps[t], pad, seeds[2:])
             labels[t] = cropped[..., 0] if kind == "segmentation" else cropped
         return {**example, "image": image, "labels": labels}
+
+    def _pad_value(self, kind):
+        if kind == "segmentation":
+            return self.ignore_label
+        if kind == "regression" and self.regression_ignore_value is not None:
+            return self.regression_ignore_value
+        return _PAD[kind]
 
     def _mirror_normals(self, normals):
         if self.normals_flip == "none":
