@@ -32,10 +32,11 @@ class DenseAugment:
        stored as `(n + 1) / 2` (the "adashare" encoding of
        `tfmtl.data.nyuv2.NYUv2`); "none" leaves them as they are.
     3. **Crop** to `crop_size` at a uniform random offset, after padding
-       the bottom and right up to `crop_size` when the scaled image is
-       smaller: images with 0, segmentation with `ignore_label`, depth and
-       normals with 0 (invalid), regression maps with
-       `regression_ignore_value` (0 when it is None).
+       the bottom and right (or, with `center_padding`, both sides) up to
+       `crop_size` when the scaled image is smaller: images with 0,
+       segmentation with `ignore_label`, depth and normals with 0
+       (invalid), regression maps with `regression_ignore_value` (0 when
+       it is None).
 
     The output has the static shape `crop_size`. Image-level labels
     (binary, classification) pass through unchanged.
@@ -49,6 +50,9 @@ class DenseAugment:
         normals_flip: one of `NORMALS_FLIPS`, see above.
         normals_x_channel: channel holding the horizontal component of the
             normals (0 for the RGB-encoded NYUv2 and Taskonomy images).
+        center_padding: pad both sides (the scaled image centred, as the
+            AdaShare loaders' `__random_crop_and_pad_image_and_labels__`)
+            instead of the bottom and right only.
         regression_ignore_value: value padding regression maps, to be left
             out by `regression_l1(ignore_value=...)` and
             `RegressionMetrics(ignore_value=...)`; None pads with 0, which
@@ -81,6 +85,7 @@ class DenseAugment:
         normals_flip="negate",
         normals_x_channel=0,
         regression_ignore_value=None,
+        center_padding=False,
     ):
         if normals_flip not in NORMALS_FLIPS:
             raise ValueError(
@@ -96,6 +101,7 @@ class DenseAugment:
         self.ignore_label = int(ignore_label)
         self.normals_flip = normals_flip
         self.normals_x_channel = int(normals_x_channel)
+        self.center_padding = bool(center_padding)
         self.regression_ignore_value = (
             None
             if regression_ignore_value is None
@@ -164,12 +170,21 @@ class DenseAugment:
         return tf.concat([normals[..., :c], x, normals[..., c + 1 :]], -1)
 
     def _crop(self, tensor, pad_value, seeds):
-        """Pads bottom / right to the crop size, then crops at random."""
+        """Pads to the crop size (bottom / right or centred), then crops at
+        random."""
         crop_h, crop_w = self.crop_size
         shape = tf.shape(tensor)
         height = tf.maximum(shape[0], crop_h)
         width = tf.maximum(shape[1], crop_w)
-        paddings = [[0, height - shape[0]], [0, width - shape[1]], [0, 0]]
+        top_pad, left_pad = 0, 0
+        if self.center_padding:
+            top_pad = (height - shape[0]) // 2
+            left_pad = (width - shape[1]) // 2
+        paddings = [
+            [top_pad, height - shape[0] - top_pad],
+            [left_pad, width - shape[1] - left_pad],
+            [0, 0],
+        ]
         tensor = tf.pad(
             tensor, paddings, constant_values=tf.cast(pad_value, tensor.dtype)
         )
