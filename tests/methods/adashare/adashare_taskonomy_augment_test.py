@@ -48,6 +48,7 @@ def _check_augment(augment):
     assert augment.crop_size == (224, 224)
     assert augment.scale_range == (0.5, 1.5)
     assert augment.regression_ignore_value == 255.0
+    assert augment.center_padding
     rng = np.random.default_rng(0)
     example = {
         "image": tf.constant(rng.uniform(size=(256, 256, 3)), tf.float32),
