@@ -162,3 +162,45 @@ def test_weighted_segmentation_cross_entropy_is_the_weighted_mean():
         losses.segmentation_cross_entropy(labels, logits),
         rtol=1e-6,
     )
+
+
+def _reference_masked_l1(labels, preds, ignore_value):
+    """float64 numpy of AdaShare's Taskonomy keypoint / edge L1.
+
+    `get_keypoint_loss` / `get_edge_loss` of `envs/base_env.py` in
+    github.com/sunxm2357/AdaShare: `nn.L1Loss` over the pixels whose label
+    is not 255, applied here to one example at a time.
+    """
+    labels, preds = labels.astype(np.float64), preds.astype(np.float64)
+    out = []
+    for label, pred in zip(labels, preds):
+        valid = label != ignore_value
+        out.append(np.abs(pred - label)[valid].mean() if valid.any() else 0.0)
+    return np.array(out)
+
+
+def test_regression_l1_ignore_value_masks_padding():
+    rng = np.random.default_rng(4)
+    labels = rng.uniform(-1, 1, size=(3, 6, 5, 1)).astype(np.float32)
+    labels[0, 4:] = 255.0  # padded bottom rows
+    labels[1, :, 3:] = 255.0  # padded right columns
+    labels[2] = 255.0  # all padding
+    preds = rng.uniform(-1, 1, size=labels.shape).astype(np.float32)
+    preds[0, 5, 0, 0] = np.inf  # a wild output on a padded pixel
+    got = losses.regression_l1(labels, preds, ignore_value=255).numpy()
+    expected = _reference_masked_l1(labels, preds, 255.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    assert got[2] == 0.0
+    # The padding changes nothing: same loss as on the cropped-out labels.
+    np.testing.assert_allclose(
+        got[0],
+        np.abs(preds[0, :4] - labels[0, :4].astype(np.float64)).mean(),
+        rtol=1e-5,
+    )
+    # Default: every element counts, padding included.
+    finite = np.nan_to_num(preds, posinf=0.0)
+    np.testing.assert_allclose(
+        losses.regression_l1(labels, finite).numpy(),
+        np.abs(finite - labels.astype(np.float64)).mean(axis=(1, 2, 3)),
+        rtol=1e-5,
+    )

@@ -119,12 +119,20 @@ def normals_cosine(labels, predictions):
     return _masked_mean(1.0 - cosine, valid, axis=[1, 2])
 
 
-def regression_l1(labels, predictions):
-    """Mean absolute error over all non-batch axes.
+def regression_l1(labels, predictions, ignore_value=None):
+    """Mean absolute error over all non-batch axes, or over the valid ones.
+
+    With `ignore_value` set, label elements equal to it (e.g. the padding
+    of a random crop) are left out of the mean, and an example without a
+    valid element contributes 0. AdaShare masks its Taskonomy keypoint and
+    edge losses this way, with 255 (`get_keypoint_loss` /
+    `get_edge_loss` of `envs/base_env.py` in the reference code).
 
     Args:
         labels: float tensor [B, ...].
         predictions: float tensor with the shape of `labels`.
+        ignore_value: label value of invalid elements, or None (every
+            element counts).
 
     Returns:
         float32 tensor [B].
@@ -132,7 +140,13 @@ def regression_l1(labels, predictions):
     predictions = tf.cast(predictions, tf.float32)
     labels = tf.cast(labels, tf.float32)
     error = tf.abs(predictions - labels)
-    return tf.reduce_mean(error, axis=_non_batch_axes(error))
+    axes = _non_batch_axes(error)
+    if ignore_value is None:
+        return tf.reduce_mean(error, axis=axes)
+    valid = tf.not_equal(labels, float(ignore_value))
+    # Where() keeps a non-finite prediction on an ignored pixel out of it.
+    error = tf.where(valid, error, 0.0)
+    return _masked_mean(error, valid, axis=axes)
 
 
 def regression_l2(labels, predictions):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfmtl import losses
 from tfmtl.data import SyntheticScenes, make_dataset
 from tfmtl.data.augment import DenseAugment
 from tfmtl.data.augmented import Augmented
@@ -179,3 +180,77 @@ def test_augmented_source_is_seeded_by_index_and_leaves_eval_alone():
     np.testing.assert_array_equal(resumed["image"], fresh[2]["image"])
     with pytest.raises(ValueError, match="variants"):
         Augmented(scenes, DenseAugment((8, 8)), variants=0)
+
+
+def test_regression_padding_carries_the_ignore_value():
+    """Padded regression pixels hold `regression_ignore_value`.
+
+    AdaShare's Taskonomy loader (`__random_crop_and_pad_image_and_labels__`
+    of `dataloaders/taskonomy_dataloader.py`) pads every label with 255,
+    which its keypoint / edge losses then leave out; the padded crop must
+    score like the unpadded labels under the masked loss.
+    """
+    before = _np(_example())
+    out = _np(
+        DenseAugment((H + 2, W + 3), (1, 1), 0.0, regression_ignore_value=255)(
+            _example(), SEED, KINDS
+        )
+    )
+    edges = out["edges"]
+    np.testing.assert_array_equal(edges[:H, :W], before["edges"])
+    assert (edges[H:] == 255).all() and (edges[:, W:] == 255).all()
+    preds = np.zeros_like(edges)
+    masked = losses.regression_l1(edges[None], preds[None], ignore_value=255)
+    expected = np.abs(before["edges"].astype(np.float64)).mean()
+    np.testing.assert_allclose(masked.numpy(), [expected], rtol=1e-5)
+    # Default: padded with 0, as before.
+    plain = DenseAugment((H + 2, W + 3), (1, 1), 0.0)
+    plain = _np(plain(_example(), SEED, KINDS))["edges"]
+    assert (plain[H:] == 0).all() and (plain[:, W:] == 0).all()
+    with pytest.raises(ValueError):
+        DenseAugment((4, 4), regression_ignore_value="x")
+
+
+def _reference_pad_canvas(label, crop_h, crop_w, pad_value):
+    """float64 numpy of the padding in AdaShare's loaders.
+
+    `__random_crop_and_pad_image_and_labels__` of
+    `dataloaders/taskonomy_dataloader.py` (and the NYUv2 / CityScapes
+    loaders) in github.com/sunxm2357/AdaShare: a canvas of
+    `max(size, crop)` per side holds the image at offset
+    `(canvas - size) // 2`, and the crop is a random window of it.
+    """
+    h, w = label.shape[:2]
+    ph, pw = max(h, crop_h), max(w, crop_w)
+    canvas = np.full((ph, pw) + label.shape[2:], pad_value, np.float64)
+    top, left = (ph - h) // 2, (pw - w) // 2
+    canvas[top : top + h, left : left + w] = label
+    return canvas
+
+
+def test_center_padding_places_the_image_as_the_reference():
+    before = _np(_example())
+    for crop in ((H + 3, W + 2), (H - 2, W + 3)):
+        augment = DenseAugment(
+            crop, (1, 1), 0.0, regression_ignore_value=255, center_padding=True
+        )
+        for i in range(4):
+            out = _np(augment(_example(), tf.constant([2, i]), KINDS))
+            for key, pad in (
+                ("segmentation", 255),
+                ("edges", 255.0),
+                ("depth", 0.0),
+                ("image", 0.0),
+            ):
+                canvas = _reference_pad_canvas(before[key], *crop, pad)
+                windows = [
+                    t
+                    for t in range(canvas.shape[0] - crop[0] + 1)
+                    if np.array_equal(canvas[t : t + crop[0]], out[key])
+                ]
+                assert windows, (crop, key)
+    # The default keeps the image at the top left.
+    plain = _np(
+        DenseAugment((H + 3, W + 2), (1, 1), 0.0)(_example(), SEED, KINDS)
+    )
+    np.testing.assert_array_equal(plain["depth"][:H, :W], before["depth"])

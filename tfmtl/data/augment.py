@@ -9,7 +9,9 @@ notes adashare_taps.md §A4), which NDDR-CNN / MTL-NAS also use.
 import tensorflow as tf
 
 NORMALS_FLIPS = ("negate", "encoded", "none")
-# Per label kind: the value that pads a label (marks padded pixels invalid).
+# Per label kind: the value that pads a label. 0 marks padded depth and
+# normals pixels invalid; for regression maps it is a valid value unless
+# `regression_ignore_value` replaces it.
 _PAD = {"depth": 0.0, "normals": 0.0, "regression": 0.0}
 _DENSE = ("segmentation", "depth", "normals", "regression")
 
@@ -30,9 +32,11 @@ class DenseAugment:
        stored as `(n + 1) / 2` (the "adashare" encoding of
        `tfmtl.data.nyuv2.NYUv2`); "none" leaves them as they are.
     3. **Crop** to `crop_size` at a uniform random offset, after padding
-       the bottom and right up to `crop_size` when the scaled image is
-       smaller: images with 0, segmentation with `ignore_label`, depth,
-       normals and regression maps with 0 (invalid for depth and normals).
+       the bottom and right (or, with `center_padding`, both sides) up to
+       `crop_size` when the scaled image is smaller: images with 0,
+       segmentation with `ignore_label`, depth and normals with 0
+       (invalid), regression maps with `regression_ignore_value` (0 when
+       it is None).
 
     The output has the static shape `crop_size`. Image-level labels
     (binary, classification) pass through unchanged.
@@ -46,6 +50,14 @@ class DenseAugment:
         normals_flip: one of `NORMALS_FLIPS`, see above.
         normals_x_channel: channel holding the horizontal component of the
             normals (0 for the RGB-encoded NYUv2 and Taskonomy images).
+        center_padding: pad both sides (the scaled image centred, as the
+            AdaShare loaders' `__random_crop_and_pad_image_and_labels__`)
+            instead of the bottom and right only.
+        regression_ignore_value: value padding regression maps, to be left
+            out by `regression_l1(ignore_value=...)` and
+            `RegressionMetrics(ignore_value=...)`; None pads with 0, which
+            those count as a label. AdaShare's Taskonomy loader pads with
+            255 and masks it.
 
     Call arguments:
         example: `{"image": [H, W, 3], "labels": {task: label}}`.
@@ -72,6 +84,8 @@ class DenseAugment:
         ignore_label=255,
         normals_flip="negate",
         normals_x_channel=0,
+        regression_ignore_value=None,
+        center_padding=False,
     ):
         if normals_flip not in NORMALS_FLIPS:
             raise ValueError(
@@ -87,6 +101,12 @@ class DenseAugment:
         self.ignore_label = int(ignore_label)
         self.normals_flip = normals_flip
         self.normals_x_channel = int(normals_x_channel)
+        self.center_padding = bool(center_padding)
+        self.regression_ignore_value = (
+            None
+            if regression_ignore_value is None
+            else float(regression_ignore_value)
+        )
 
     def __call__(self, example, seed, task_kinds):
         seeds = tf.random.experimental.stateless_split(
@@ -123,10 +143,17 @@ class DenseAugment:
             maps[t] = tf.where(flip, mirrored, maps[t])
         image = self._crop(image, 0.0, seeds[2:])
         for t, kind in dense.items():
-            pad = self.ignore_label if kind == "segmentation" else _PAD[kind]
+            pad = self._pad_value(kind)
             cropped = self._crop(maps[t], pad, seeds[2:])
             labels[t] = cropped[..., 0] if kind == "segmentation" else cropped
         return {**example, "image": image, "labels": labels}
+
+    def _pad_value(self, kind):
+        if kind == "segmentation":
+            return self.ignore_label
+        if kind == "regression" and self.regression_ignore_value is not None:
+            return self.regression_ignore_value
+        return _PAD[kind]
 
     def _mirror_normals(self, normals):
         """Normals of the mirrored image, given the column-reversed map.
@@ -164,12 +191,21 @@ class DenseAugment:
         return tf.concat([normals[..., :c], x, normals[..., c + 1 :]], -1)
 
     def _crop(self, tensor, pad_value, seeds):
-        """Pads bottom / right to the crop size, then crops at random."""
+        """Pads to the crop size (bottom / right or centred), then crops at
+        random."""
         crop_h, crop_w = self.crop_size
         shape = tf.shape(tensor)
         height = tf.maximum(shape[0], crop_h)
         width = tf.maximum(shape[1], crop_w)
-        paddings = [[0, height - shape[0]], [0, width - shape[1]], [0, 0]]
+        top_pad, left_pad = 0, 0
+        if self.center_padding:
+            top_pad = (height - shape[0]) // 2
+            left_pad = (width - shape[1]) // 2
+        paddings = [
+            [top_pad, height - shape[0] - top_pad],
+            [left_pad, width - shape[1] - left_pad],
+            [0, 0],
+        ]
         tensor = tf.pad(
             tensor, paddings, constant_values=tf.cast(pad_value, tensor.dtype)
         )

@@ -57,8 +57,11 @@ class AdaShareCurriculum(SetVariable):
             and `cycle_steps`.
         reset_weight_momentum: before the first step of every weight phase,
             zero the momentum of the optimizers of that phase's groups
-            (those with a `reset_momentum` method, e.g. `SGDL2`): the
-            reference re-creates its SGD optimizer at every weight phase.
+            (those with a `reset_momentum` method, e.g. `SGDL2`). False
+            (default) is the reference, which builds its SGD once after
+            the warm-up (`train.py`, `define_optimizer(policy_learning=
+            True)` under `flag_warmup`), so momentum carries over from one
+            weight phase to the next; True is a deviation from it.
 
     Example:
     ```python
