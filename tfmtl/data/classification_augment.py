@@ -117,3 +117,37 @@ def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return (image - tf.constant(mean, image.dtype)) / tf.constant(
         std, image.dtype
     )
+
+
+AUGMENTS = ("crop", "resize")
+
+
+def taps_image(image, size, train, seed, augment="crop"):
+    """The TAPS input of a decoded [H, W, 3] image in [0, 1], normalised.
+
+    Args:
+        image: float [H, W, 3] in [0, 1], at its native size.
+        size: side of the square output.
+        train: apply the training transform (else the test transform).
+        seed: int64 tensor [2], the stateless seed of the training draws.
+        augment: `"crop"` (train: RandomResizedCrop + flip; test: Resize of
+            the shorter side + CenterCrop) or `"resize"` (the reference's
+            `--cropped`: Resize([size, size]), plus a flip in training).
+    """
+    if augment not in AUGMENTS:
+        raise ValueError(f"augment must be one of {AUGMENTS}: {augment!r}")
+    # compat: the reference resizes 8-bit PIL images, then scales to [0, 1];
+    # here the decoded float image is resized (no rounding to 8 bits).
+    if augment == "crop":
+        if train:
+            image = train_transform(image, size, seed)
+        else:
+            image = test_transform(image, size)
+    else:
+        image = tf.image.resize(image, [size, size], antialias=True)
+        if train:
+            flip_seed = tf.random.experimental.stateless_split(seed, 4)[3]
+            flip = tf.random.stateless_uniform([], flip_seed) < 0.5
+            image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
+    image.set_shape([size, size, 3])
+    return normalize(tf.cast(image, tf.float32))

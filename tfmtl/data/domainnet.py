@@ -71,6 +71,14 @@ class DomainNet(DataSource):
         image_size: side of the square output images.
         backend: `"folder"` or `"tfds"`.
         data_dir: TFDS data directory (`"tfds"` back end).
+        augment: None (plain resize, [0, 1]) or, folder back end only, the
+            TAPS transforms with ImageNet normalisation (`"crop"` or
+            `"resize"`, as `tfmtl.data.ImageFolder`): random in the `train`
+            splits, deterministic in the others.
+        seed: seed of the training draws.
+        variants: draws per image in a training split: example `i` is
+            entry `i mod N` of the split under the draw seeded by
+            `(seed, i)` (resumable, as `tfmtl.data.ImageFolder`).
 
     Example:
 
@@ -93,6 +101,9 @@ class DomainNet(DataSource):
         image_size=224,
         backend="folder",
         data_dir=None,
+        augment=None,
+        seed=0,
+        variants=1,
     ):
         unknown = [d for d in domains if d not in DOMAINS]
         if unknown:
@@ -101,11 +112,16 @@ class DomainNet(DataSource):
             raise ValueError(f"backend must be 'folder' or 'tfds': {backend!r}")
         if backend == "folder" and not root:
             raise ValueError("DomainNet(backend='folder') needs root=.")
+        image_folder.check_augment(augment, variants)
+        if augment is not None and backend != "folder":
+            raise ValueError(f"augment={augment!r} needs backend='folder'.")
         self.root = root
         self.domains = tuple(domains)
         self.image_size = int(image_size)
         self.backend = backend
         self.data_dir = data_dir
+        self.augment = augment
+        self.seed, self.variants = int(seed), int(variants)
         self._classes = None
         self._files = {}
 
@@ -193,10 +209,14 @@ class DomainNet(DataSource):
             self._files[split] = (paths, labels, owner, index_map)
         return self._files[split]
 
+    def _drawn(self, split):
+        return self.augment is not None and self._parts(split)[1] == "train"
+
     def num_examples(self, split):
         if self.backend == "tfds":
             return None
-        return len(self._split_files(split)[3])
+        count = len(self._split_files(split)[3])
+        return count * self.variants if self._drawn(split) else count
 
     def _example(self, image, label, domain):
         label = tf.cast(label, tf.int32)
@@ -211,10 +231,19 @@ class DomainNet(DataSource):
 
     def example(self, index, split):
         paths, labels, owner, index_map = self._split_files(split)
+        index = tf.cast(index, tf.int64)
+        seed = tf.stack([tf.constant(self.seed, tf.int64), index])
+        drawn = self._drawn(split)
+        if drawn:
+            index = index % len(index_map)
         entry = tf.gather(tf.constant(index_map, tf.int64), index)
         return self._example(
-            image_folder.decode_resize(
-                tf.gather(tf.constant(paths), entry), self.image_size
+            image_folder.load_image(
+                tf.gather(tf.constant(paths), entry),
+                self.image_size,
+                self.augment,
+                drawn,
+                seed,
             ),
             tf.gather(tf.constant(labels, tf.int32), entry),
             tf.gather(tf.constant(owner, tf.int32), entry),

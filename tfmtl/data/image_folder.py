@@ -4,6 +4,11 @@ The layout of torchvision's `ImageFolder`, used by TAPS's ImageNet-to-Sketch
 data sets (flowers, wikiart, sketches, stanford_cars_cropped, cubs_cropped:
 each `<dataset>/{train,test}/<class>/...`) and the folders of DomainNet.
 
+With `augment` set, images are decoded at their native size and given the
+TAPS reference's transforms (`tfmtl.data.classification_augment`) with
+ImageNet normalisation; training draws are seeded by the example index, so
+a resumed run repeats them (see `ImageFolder`).
+
 Reference: Wallingford et al., "Task Adaptive Parameter Sharing for
 Multi-Task Learning", CVPR 2022 (the data layout of its code).
 """
@@ -12,6 +17,7 @@ import os
 
 import tensorflow as tf
 
+from tfmtl.data import classification_augment
 from tfmtl.data.data_source import DataNotFoundError, DataSource
 
 _EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -47,26 +53,60 @@ def list_images(directory, classes):
     return paths, labels
 
 
-def decode_resize(path, image_size):
-    """Reads an image file as float32 [S, S, 3] in [0, 1] (bilinear)."""
+def decode(path):
+    """Reads an image file as float32 [H, W, 3] in [0, 1], native size."""
     image = tf.io.decode_image(
         tf.io.read_file(path), channels=3, expand_animations=False
     )
-    image = tf.image.convert_image_dtype(image, tf.float32)
-    # compat: the reference trains on RandomResizedCrop(224) + flips and
-    # tests on Resize(256-ish) + CenterCrop(224); here every split is a plain
-    # resize, so the pipeline stays a pure function of the example index.
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def decode_resize(path, image_size):
+    """Reads an image file as float32 [S, S, 3] in [0, 1] (bilinear)."""
+    image = decode(path)
+    # compat: without `augment` every split is a plain (squashing) resize
+    # with input in [0, 1]; the reference trains on RandomResizedCrop(224) +
+    # flips and tests on Resize(224) + CenterCrop(224), ImageNet-normalised,
+    # which `augment="crop"` gives.
     image = tf.image.resize(image, [image_size, image_size])
     image.set_shape([image_size, image_size, 3])
     return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def check_augment(augment, variants):
+    """Raises ValueError on a bad `augment` or `variants`."""
+    if augment is not None and augment not in classification_augment.AUGMENTS:
+        raise ValueError(
+            f"augment must be None or one of "
+            f"{classification_augment.AUGMENTS}: {augment!r}"
+        )
+    if variants < 1:
+        raise ValueError(f"variants must be >= 1, got {variants}.")
+
+
+def load_image(path, image_size, augment, train, seed):
+    """`decode_resize` (augment None) or the TAPS transform of a file."""
+    if augment is None:
+        return decode_resize(path, image_size)
+    return classification_augment.taps_image(
+        decode(path), image_size, train, seed, augment
+    )
 
 
 class ImageFolder(DataSource):
     """One classification task read from class folders.
 
     Classes are the sorted folder names of the `train` folder; example `i`
-    of a split is its `i`-th file in (class, file name) order, decoded and
-    resized to `image_size` squared, with an int32 class label.
+    of a split is its `i`-th file in (class, file name) order, with an
+    int32 class label. Without `augment` the image is resized to
+    `image_size` squared, in [0, 1]. With `augment` it is normalised with
+    the ImageNet mean / std after the TAPS transforms: in `train_splits`
+    the random ones, elsewhere the deterministic test ones.
+
+    **Draws.** An augmented training split has `variants` times the files:
+    example `i` is file `i mod N` under the draw seeded by `(seed, i)`, so
+    draw `i // N` of a file is fresh and a resumed run (which skips on the
+    index stream) repeats exactly the draws of an uninterrupted one.
 
     Args:
         root: directory holding one folder per split (`train`, `test`).
@@ -74,6 +114,12 @@ class ImageFolder(DataSource):
         image_size: side of the square output images.
         splits: dict mapping split names to folder names (default: train,
             test, and validation = test).
+        augment: None (plain resize, [0, 1]), `"crop"` (RandomResizedCrop +
+            flip / Resize + CenterCrop) or `"resize"` (the reference's
+            `--cropped`: Resize to the square, flip in training).
+        train_splits: split names given the training transform.
+        seed: seed of the training draws.
+        variants: draws per file in a training split (see above).
 
     Example:
 
@@ -88,11 +134,25 @@ class ImageFolder(DataSource):
         the ImageNet-to-Sketch datasets.
     """
 
-    def __init__(self, root, task="label", image_size=224, splits=None):
+    def __init__(
+        self,
+        root,
+        task="label",
+        image_size=224,
+        splits=None,
+        augment=None,
+        train_splits=("train",),
+        seed=0,
+        variants=1,
+    ):
+        check_augment(augment, variants)
         self.root = os.fspath(root)
         self.task = task
         self.image_size = int(image_size)
         self.splits = dict(splits or DEFAULT_SPLITS)
+        self.augment = augment
+        self.train_splits = tuple(train_splits)
+        self.seed, self.variants = int(seed), int(variants)
         self._classes = None
         self._files = {}
 
@@ -130,14 +190,22 @@ class ImageFolder(DataSource):
             self._files[split] = list_images(folder, self.classes)
         return self._files[split]
 
+    def _drawn(self, split):
+        return self.augment is not None and split in self.train_splits
+
     def num_examples(self, split):
-        return len(self._split_files(split)[0])
+        count = len(self._split_files(split)[0])
+        return count * self.variants if self._drawn(split) else count
 
     def example(self, index, split):
         paths, labels = self._split_files(split)
+        index = tf.cast(index, tf.int64)
+        seed = tf.stack([tf.constant(self.seed, tf.int64), index])
+        if self._drawn(split):
+            index = index % len(paths)
         path = tf.gather(tf.constant(paths), index)
         label = tf.gather(tf.constant(labels, tf.int32), index)
-        return {
-            "image": decode_resize(path, self.image_size),
-            "labels": {self.task: label},
-        }
+        image = load_image(
+            path, self.image_size, self.augment, self._drawn(split), seed
+        )
+        return {"image": image, "labels": {self.task: label}}
