@@ -91,6 +91,12 @@ class RestoreBest(Action):
         if step < 0:
             logging.warning("RestoreBest: no evaluation ran; nothing restored.")
             return None
+        # compat: the colab restores and scores test only when early stopping
+        # fires (a run that reaches the last epoch keeps its final weights);
+        # here the best weights are restored at any end of training. Its
+        # test accuracy divides the correct count by the validation size
+        # (`EVAL_SIZE` with eval='valid') and its loss averages batch means;
+        # here both are means over the test examples.
         path = self.restore_model(context)
         evaluator = context.evaluator
         totals = evaluator.statistics(split=self.split)
