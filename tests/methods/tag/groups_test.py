@@ -29,11 +29,78 @@ def test_report_reads_each_task_from_its_serving_group(tmp_path):
     _fake_run(tmp_path, ("b", "c"), {"loss/b": 0.5, "loss/c": 3.0})
     serving = {"a": ("a", "b"), "b": ("b", "c"), "c": ("b", "c")}
     per_task, total = groups.report(
-        str(tmp_path), [("a", "b"), ("b", "c")], serving
+        str(tmp_path), [("a", "b"), ("b", "c")], serving, split="validation"
     )
     assert per_task == {"a": 1.0, "b": 0.5, "c": 3.0} and total == 4.5
     with pytest.raises(FileNotFoundError, match="run --mode=train"):
         groups.report(str(tmp_path), [("a",)], {"a": ("a",)})
+    # Without RestoreBest there are no test numbers to report.
+    with pytest.raises(FileNotFoundError, match="RestoreBest"):
+        groups.report(str(tmp_path), [("a", "b")], {"a": ("a", "b")})
+
+
+def _fake_best(base_dir, tasks, final, best, test):
+    """A run that stopped past its best step: `final` is the last
+    evaluation, `best` the validation at the best step, `test` the test
+    split of the restored best weights (`RestoreBest`)."""
+    _fake_run(base_dir, tasks, final)
+    path = os.path.join(
+        groups.run_dir(str(base_dir), tasks), "best_results.json"
+    )
+    with open(path, "w") as f:
+        payload = {"step": 1, "validation": best, "split": "test", "test": test}
+        json.dump(payload, f)
+
+
+def test_report_prints_test_numbers_of_the_best_step(tmp_path):
+    """Issue #15 item 18: the colab (google-research
+    `tag/celeba/CelebA.ipynb`) restores the best validation epoch and
+    reports the test split; the report must not read the final weights'
+    validation results."""
+    _fake_best(
+        tmp_path,
+        ("a", "b"),
+        final={"loss/a": 9.0, "loss/b": 9.0, "loss/total": 18.0},
+        best={"loss/a": 1.0, "loss/b": 2.0, "loss/total": 3.0},
+        test={"loss/a": 1.5, "loss/b": 2.5, "loss/total": 4.0},
+    )
+    serving = {"a": ("a", "b"), "b": ("a", "b")}
+    per_task, total = groups.report(str(tmp_path), [("a", "b")], serving)
+    assert per_task == {"a": 1.5, "b": 2.5} and total == 4.0
+    per_task, _ = groups.report(
+        str(tmp_path), [("a", "b")], serving, split="validation"
+    )
+    assert per_task == {"a": 1.0, "b": 2.0}
+    group_file = tmp_path / "groups.json"
+    group_file.write_text(
+        json.dumps({"groups": [["a", "b"]], "serving": serving})
+    )
+    shown = _python(
+        "tfmtl.methods.tag.groups",
+        "--mode=report",
+        f"--groups={group_file}",
+        f"--base_dir={tmp_path}",
+    )
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    lines = [line.split() for line in shown.stdout.strip().splitlines()]
+    assert lines == [
+        ["a", "1.5", "test", "of", "a+b"],
+        ["b", "2.5", "test", "of", "a+b"],
+        ["total", "4"],
+    ]
+
+
+def test_hoa_matrix_reads_validation_at_the_best_step(tmp_path):
+    for run in groups.pair_runs(["a", "b"]):
+        _fake_best(
+            tmp_path,
+            run,
+            final={f"loss/{t}": 9.0 for t in run},
+            best={f"loss/{t}": float(len(run)) for t in run},
+            test={f"loss/{t}": 7.0 for t in run},
+        )
+    matrix = groups.hoa_matrix(str(tmp_path), ["a", "b"])
+    assert matrix == [[1.0, 2.0], [2.0, 1.0]]
 
 
 def test_hoa_matrix_orientation(tmp_path):
@@ -117,6 +184,7 @@ def test_tag_workflow_end_to_end(tmp_path):
         "--mode=report",
         f"--groups={group_file}",
         f"--base_dir={tmp_path / 'groups'}",
+        "--report_split=validation",  # synthetic_tag.gin has no RestoreBest
     )
     assert report.returncode == 0, report.stderr[-3000:]
     lines = report.stdout.strip().splitlines()
@@ -131,7 +199,11 @@ def test_binary_action_is_a_deprecated_alias_of_mode(tmp_path):
     group_file.write_text(
         json.dumps({"groups": [["a", "b"]], "serving": {"a": ["a", "b"]}})
     )
-    args = [f"--groups={group_file}", f"--base_dir={tmp_path}"]
+    args = [
+        f"--groups={group_file}",
+        f"--base_dir={tmp_path}",
+        "--report_split=validation",
+    ]
     new = _python("tfmtl.methods.tag.groups", "--mode=report", *args)
     assert new.returncode == 0, new.stderr[-3000:]
     assert "deprecated" not in new.stderr
@@ -173,6 +245,11 @@ def test_celeba_tag_config_runs_on_mock_data(tmp_path):
     tasks, matrix, meta = load_affinity(os.path.join(tmp_path, "affinity.json"))
     assert len(tasks) == 9 and meta["steps"] == 2
     assert np.all(np.isfinite(matrix))
+    # The best epoch's weights are scored on the test split (item 18).
+    with open(os.path.join(tmp_path, "best_results.json")) as f:
+        best = json.load(f)
+    assert best["split"] == "test" and best["step"] in (1, 2)
+    assert "metric/Goatee/error" in best["test"]
 
 
 _FAKE_CHILD = """#!{python}
@@ -249,6 +326,21 @@ def test_group_run_child_writes_the_runner_score(tmp_path):
         ]
     )
     assert rc == 0 and json.loads(result.read_text()) == {"score": -1.25}
+    # With RestoreBest the score is the validation at the best step.
+    _fake_best(
+        tmp_path,
+        ("c",),
+        final={"loss/total": 9.0},
+        best={"loss/total": 0.5},
+        test={"loss/total": 7.0},
+    )
+    rc = group_run_main.main(
+        [
+            f"--run_dir={groups.run_dir(str(tmp_path), ('c',))}",
+            f"--result_file={result}",
+        ]
+    )
+    assert rc == 0 and json.loads(result.read_text()) == {"score": -0.5}
 
 
 def test_celeba_learning_rate_follows_the_colab_epoch_rule():

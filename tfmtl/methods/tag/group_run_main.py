@@ -4,9 +4,11 @@
         --result_file=FILE [train flags...]
 
 Runs `python -m tfmtl train --mode=train_and_evaluate` with the remaining
-flags (unless `DIR/eval_results.json` already exists), then writes
-`{"score": -loss/total}` of `DIR/eval_results.json` to `FILE`, as the
-search runner expects (higher is better).
+flags (unless the run already has results), then writes
+`{"score": -loss/total}` of its validation results to `FILE`, as the search
+runner expects (higher is better): those at the best step from
+`DIR/best_results.json` when the run has `RestoreBest`, else the final
+`DIR/eval_results.json`.
 """
 
 import argparse
@@ -15,6 +17,8 @@ import os
 import subprocess
 import sys
 
+from tfmtl.trainers.restore_best import BEST_RESULTS
+
 
 def main(argv=None):
     """Runs the child on `argv` (default `sys.argv[1:]`); returns its rc."""
@@ -22,15 +26,20 @@ def main(argv=None):
     parser.add_argument("--run_dir", required=True)
     parser.add_argument("--result_file", required=True)
     args, rest = parser.parse_known_args(argv)
-    results = os.path.join(args.run_dir, "eval_results.json")
-    if not os.path.exists(results):
+    best = os.path.join(args.run_dir, BEST_RESULTS)
+    final = os.path.join(args.run_dir, "eval_results.json")
+    if not (os.path.exists(best) or os.path.exists(final)):
         command = [sys.executable, "-m", "tfmtl", "train"]
         command += ["--mode=train_and_evaluate", *rest]
         rc = subprocess.run(command, check=False).returncode
         if rc:
             return rc
-    with open(results) as f:
-        values = json.load(f)["results"]
+    if os.path.exists(best):
+        with open(best) as f:
+            values = json.load(f)["validation"]
+    else:
+        with open(final) as f:
+            values = json.load(f)["results"]
     with open(args.result_file, "w") as f:
         json.dump({"score": -float(values["loss/total"])}, f)
     return 0

@@ -1,7 +1,9 @@
 r"""Stages (c) and (d) of the TAG workflow, and HOA's pairwise runs.
 
 Train one network per selected group, then read each task out of the group
-that serves it:
+that serves it (`--mode=report` prints the test results of each group's best
+validation step, written by `RestoreBest`; `--report_split=validation` reads
+validation instead):
 
   tfmtl-tag-groups --mode=train --groups=/tmp/tag/all/groups.json \
       --base_dir=/tmp/tag/groups --gin_file=gin_configs/tag/synthetic_tag.gin
@@ -38,6 +40,7 @@ from tfmtl import cli
 from tfmtl.methods.tag.affinity_file import save_affinity
 from tfmtl.search import SearchRunner, SubprocessEvaluator
 from tfmtl.search.run_list import RunList
+from tfmtl.trainers.restore_best import BEST_RESULTS
 
 FLAGS = flags.FLAGS
 PROG = "tfmtl.methods.tag.groups"
@@ -64,6 +67,14 @@ cli.define(
     _DEFAULT_METRIC,
     "Result key per task ({task} is replaced).",
 )
+cli.define(
+    __name__,
+    "string",
+    "report_split",
+    "test",
+    "Split --mode=report reads: 'test' (best weights, needs RestoreBest) "
+    "or 'validation'.",
+)
 
 
 def run_dir(base_dir, tasks):
@@ -80,13 +91,31 @@ def load_groups(path):
     return groups, serving
 
 
-def results(base_dir, tasks):
-    """Final evaluation results of a run, or None if it has none yet."""
-    path = os.path.join(run_dir(base_dir, tasks), "eval_results.json")
+def _read(path):
     if not os.path.exists(path):
         return None
     with open(path) as f:
-        return json.load(f)["results"]
+        return json.load(f)
+
+
+def results(base_dir, tasks, split="validation"):
+    """Results of a run on `split`, or None if it has none yet.
+
+    With `RestoreBest` in the run (`best_results.json`), "validation" is
+    the evaluation at the best step and "test" the test split scored with
+    the restored best weights, as the colab reports. Without it only
+    "validation" exists: the final evaluation (`eval_results.json`).
+    """
+    directory = run_dir(base_dir, tasks)
+    best = _read(os.path.join(directory, BEST_RESULTS))
+    if best is not None:
+        if split == "validation":
+            return best["validation"]
+        return best["test"] if best["split"] == split else None
+    if split != "validation":
+        return None
+    final = _read(os.path.join(directory, "eval_results.json"))
+    return None if final is None else final["results"]
 
 
 def run_command(base_dir, tasks, gin_files, bindings, python=None):
@@ -157,24 +186,33 @@ def train(
     return summary
 
 
-def report(base_dir, groups, serving, metric=_DEFAULT_METRIC):
+def report(base_dir, groups, serving, metric=_DEFAULT_METRIC, split="test"):
     """Per-task results read from each task's serving group.
 
+    Args:
+        base_dir: Directory holding one run per group.
+        groups: The trained groups.
+        serving: Dict mapping task to the group that serves it.
+        metric: Key pattern of the results, e.g. "loss/{task}" or
+            "metric/{task}/error".
+        split: "test" (the restored best weights of `RestoreBest`) or
+            "validation" (at the best step, else the final evaluation).
+
     Returns:
-        `({task: value}, total)`; `metric` is a key pattern of the
-        evaluation results, e.g. "loss/{task}" or
-        "metric/{task}/error".
+        `({task: value}, total)`.
     """
-    missing = [g for g in groups if results(base_dir, g) is None]
+    missing = [g for g in groups if results(base_dir, g, split) is None]
     if missing:
+        hint = "run --mode=train first"
+        if split != "validation":
+            hint += f" with RestoreBest(split={split!r}) in the config"
         raise FileNotFoundError(
-            f"No evaluation results for groups {missing} under {base_dir}; "
-            "run --mode=train first."
+            f"No {split} results for groups {missing} under {base_dir}; {hint}."
         )
     per_task = {}
     for task, group in serving.items():
         key = metric.format(task=task)
-        values = results(base_dir, group)
+        values = results(base_dir, group, split)
         if key not in values:
             raise KeyError(f"{key!r} is not in the results of {group}.")
         per_task[task] = values[key]
@@ -188,7 +226,11 @@ def pair_runs(tasks):
 
 def hoa_matrix(base_dir, tasks, metric=_DEFAULT_METRIC):
     """HOA's matrix: `A[target][source]` = target's result trained with
-    source; the diagonal is the target trained alone."""
+    source; the diagonal is the target trained alone.
+
+    HOA selects groups, so it reads validation results (at the best step
+    when the runs have `RestoreBest`), never the test split.
+    """
     matrix = []
     for target in tasks:
         row = []
@@ -241,9 +283,11 @@ def _run():
             devices=fl.devices,
         )
     elif fl.mode == "report":
-        per_task, total = report(fl.base_dir, groups, serving, fl.metric)
+        split = fl.report_split
+        per_task, total = report(fl.base_dir, groups, serving, fl.metric, split)
         for task, value in per_task.items():
-            print(f"{task:<24}{value:>12.6g}   from {'+'.join(serving[task])}")
+            group = "+".join(serving[task])
+            print(f"{task:<24}{value:>12.6g}   {split} of {group}")
         print(f"{'total':<24}{total:>12.6g}")
     else:
         matrix = hoa_matrix(fl.base_dir, fl.tasks, fl.metric)
