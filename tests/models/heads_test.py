@@ -155,3 +155,50 @@ def test_keras_file_round_trip(tmp_path):
     actual = keras.saving.load_model(path)(x, training=False)
     for key in expected:
         np.testing.assert_allclose(actual[key], expected[key], atol=1e-5)
+
+
+def test_aspp_branches_start_from_different_weights():
+    # One shared unseeded Keras initializer repeats its draw for every
+    # layer of the same shape; each convolution must get its own.
+    head = ASPPHead(3, rates=(1, 2, 4), hidden_channels=8)
+    head.build((None, 8, 8, 16))
+    for name in ("conv1", "conv2", "conv3"):
+        kernels = [
+            np.asarray(w) for w in head.weights if f"{name}/kernel" in w.path
+        ]
+        assert len(kernels) == 3
+        assert not np.allclose(kernels[0], kernels[1])
+        assert not np.allclose(kernels[1], kernels[2])
+
+
+def test_aspp_torch_default_init_uses_each_convolution_fan_in():
+    """AdaShare's heads (models/base.py, Classification_Module) keep
+    PyTorch's Conv2d default: kernel and bias U(-1/sqrt(fan_in), ...)."""
+    from tfmtl.models.torch_default_initializer import TorchDefault
+
+    channels, hidden = 64, 256
+    head = ASPPHead(
+        5,
+        rates=(1, 2),
+        hidden_channels=hidden,
+        kernel_initializer=TorchDefault(),
+        bias_initializer=TorchDefault(),
+    )
+    head.build((None, 8, 8, channels))
+    fan_ins = {"conv1": 9 * channels, "conv2": hidden, "conv3": hidden}
+    for weight in head.weights:
+        conv = weight.path.split("_")[-1].split("/")[0]
+        bound = 1.0 / np.sqrt(fan_ins[conv])
+        values = np.asarray(weight, np.float64)
+        assert np.abs(values).max() <= bound * (1 + 1e-6), weight.path
+        if values.size > 10_000:
+            np.testing.assert_allclose(
+                values.std(), bound / np.sqrt(3), rtol=0.03
+            )
+        elif values.size >= 64:
+            # A bias of 256 values fills most of the range (1 - 2^-256).
+            assert np.abs(values).max() > 0.5 * bound, weight.path
+    config = head.get_config()
+    expected = {"fan_in": None, "seed": None}
+    assert config["bias_initializer"]["config"] == expected
+    _assert_config_round_trip(head, _features((2, 4, 4, channels)))

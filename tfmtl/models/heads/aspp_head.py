@@ -7,6 +7,11 @@ Reference: Chen et al., "DeepLab", TPAMI 2017; the per-task head of AdaShare
 import keras
 
 
+def _copy(initializer):
+    """Returns a new instance of `initializer` built from its config."""
+    return initializer.__class__.from_config(initializer.get_config())
+
+
 @keras.saving.register_keras_serializable(package="tfmtl")
 class ASPPHead(keras.layers.Layer):
     """Atrous spatial pyramid pooling head (DeepLab-v2 flavour).
@@ -24,7 +29,12 @@ class ASPPHead(keras.layers.Layer):
         rates: sequence of ints, the dilation rate of each branch.
         hidden_channels: int, channels inside each branch.
         dropout: float, dropout rate after each hidden ReLU.
-        kernel_initializer: initializer of the convolution kernels.
+        kernel_initializer: initializer of the convolution kernels. Each
+            convolution gets its own copy (from its config), so unseeded
+            initializers give every branch its own weights.
+        bias_initializer: initializer of the convolution biases; one with a
+            `with_fan_in` method (e.g. `TorchDefault`) is given the fan-in
+            of each convolution when the head is built.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -50,8 +60,11 @@ class ASPPHead(keras.layers.Layer):
         rates=(6, 12, 18, 24),
         hidden_channels=1024,
         dropout=0.5,
-        # compat: AdaShare draws every kernel from N(0, 0.01^2).
+        # compat: AdaShare's heads (`Classification_Module`) keep PyTorch's
+        # default init, TorchDefault() for kernel and bias; the AdaShare
+        # configs set it.
         kernel_initializer="he_normal",
+        bias_initializer="zeros",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -60,6 +73,7 @@ class ASPPHead(keras.layers.Layer):
         self.hidden_channels = hidden_channels
         self.dropout = dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
 
         dtype = self.dtype_policy
         self.branches = []
@@ -71,7 +85,8 @@ class ASPPHead(keras.layers.Layer):
                     size,
                     padding="same",
                     dilation_rate=rate if size > 1 else 1,
-                    kernel_initializer=self.kernel_initializer,
+                    kernel_initializer=_copy(self.kernel_initializer),
+                    bias_initializer=_copy(self.bias_initializer),
                     dtype=layer_dtype,
                     name=f"rate{rate}_{name}",
                 )
@@ -92,6 +107,14 @@ class ASPPHead(keras.layers.Layer):
         for branch in self.branches:
             shape = tuple(input_shape)
             for layer in branch:
+                if isinstance(layer, keras.layers.Conv2D) and hasattr(
+                    layer.bias_initializer, "with_fan_in"
+                ):
+                    fan_in = layer.kernel_size[0] * layer.kernel_size[1]
+                    fan_in *= shape[-1]
+                    layer.bias_initializer = layer.bias_initializer.with_fan_in(
+                        fan_in
+                    )
                 layer.build(shape)
                 shape = tuple(layer.compute_output_shape(shape))
         self.built = True
@@ -122,6 +145,9 @@ class ASPPHead(keras.layers.Layer):
                 "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
+                ),
+                "bias_initializer": keras.initializers.serialize(
+                    self.bias_initializer
                 ),
             }
         )
