@@ -13,6 +13,7 @@ from tfmtl.models.backbones import (
     BottleneckBlock,
     ResNet,
 )
+from tfmtl.models.backbones.builders import fresh_initializer
 from tfmtl.models.heads import ClassifierHead, DenseHead
 
 SMALL = (4, 8, 8, 16)
@@ -296,3 +297,40 @@ def test_mixed_precision_features():
     backbone = ResNet(18, stem="small", widths=SMALL)
     assert backbone(_images()).dtype == "float16"
     assert all(v.dtype == "float32" for v in backbone.weights)
+
+
+def _same_shaped_kernels(layer, shape):
+    return [w.numpy() for w in layer.weights if tuple(w.shape) == shape]
+
+
+def test_same_shaped_kernels_start_different():
+    # One unseeded Keras initializer shared by every conv gave all four
+    # 3x3x64x64 kernels of a ResNet-18 identical values (max diff 0.0).
+    resnet = ResNet()
+    resnet(np.zeros((1, 32, 32, 3), "float32"))
+    vgg = VGG16()
+    vgg(np.zeros((1, 24, 24, 3), "float32"))
+    for layer, shape in (
+        (resnet, (3, 3, 64, 64)),
+        (vgg, (3, 3, 512, 512)),
+    ):
+        kernels = _same_shaped_kernels(layer, shape)
+        assert len(kernels) >= 2, (type(layer).__name__, len(kernels))
+        for other in kernels[1:]:
+            assert np.abs(kernels[0] - other).max() > 1e-3, type(layer)
+
+
+def test_fresh_initializer_copies_only_unseeded_random_initializers():
+    unseeded = keras.initializers.HeNormal()
+    copy = fresh_initializer(unseeded)
+    assert copy is not unseeded and isinstance(
+        copy, keras.initializers.HeNormal
+    )
+    assert np.abs(np.array(copy((4, 4))) - np.array(unseeded((4, 4)))).max() > 0
+    seeded = keras.initializers.HeNormal(seed=3)
+    generator = keras.initializers.RandomNormal(
+        0.0, 0.01, seed=keras.random.SeedGenerator(1)
+    )
+    zeros = keras.initializers.Zeros()
+    for initializer in (seeded, generator, zeros):
+        assert fresh_initializer(initializer) is initializer

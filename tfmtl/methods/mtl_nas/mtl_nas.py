@@ -7,6 +7,7 @@ from tfmtl.methods.mtl_nas import branches as branches_lib
 from tfmtl.methods.mtl_nas import search_space
 from tfmtl.methods.mtl_nas.architecture_gates import ArchitectureGates
 from tfmtl.methods.mtl_nas.gates import GATE_MODES, check_gate_mode
+from tfmtl.models.backbones.builders import fresh_initializer
 from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 __all__ = ["GATE_MODES", "MTLNAS"]
@@ -195,7 +196,9 @@ class MTLNAS(ArchitectureGates, BackboneSharing):
                     fusion_cls(
                         1 + k,
                         init_weights=self.init_weights,
-                        kernel_initializer=self.kernel_initializer,
+                        kernel_initializer=fresh_initializer(
+                            self.kernel_initializer
+                        ),
                         norm_momentum=norm_momentum,
                         norm_epsilon=norm_epsilon,
                         dtype=self.dtype_policy,

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from tfmtl.methods.mtl_nas import branches as branches_lib
 from tfmtl.methods.mtl_nas.nddr_layer import NDDRLayer
+from tfmtl.models.backbones.builders import fresh_initializer
 from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 
@@ -125,7 +126,7 @@ class NDDR(BackboneSharing):
                 norm_momentum=norm_momentum,
                 norm_epsilon=norm_epsilon,
                 fusion=fusion,
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=fresh_initializer(self.kernel_initializer),
                 dtype=self.dtype_policy,
                 name=f"nddr{n + 1}",
             )

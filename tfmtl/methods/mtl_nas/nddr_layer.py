@@ -3,6 +3,7 @@
 import keras
 
 from tfmtl.methods.mtl_nas import branches as branches_lib
+from tfmtl.models.backbones.builders import fresh_initializer
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -72,7 +73,7 @@ class NDDRLayer(keras.layers.Layer):
             fusion_cls(
                 self.num_tasks,
                 init_weights=self.init_weights,
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=fresh_initializer(self.kernel_initializer),
                 norm_momentum=norm_momentum,
                 norm_epsilon=norm_epsilon,
                 dtype=self.dtype_policy,

@@ -9,6 +9,7 @@ import keras
 
 from tfmtl.models.backbones import builders
 from tfmtl.models.backbones.basic_block import BasicBlock
+from tfmtl.models.backbones.builders import fresh_initializer
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -76,7 +77,9 @@ class TAGResNet(keras.layers.Layer):
                     self.conv,
                     filters,
                     3,
-                    kernel_initializer=self.kernel_initializer,
+                    kernel_initializer=fresh_initializer(
+                        self.kernel_initializer
+                    ),
                     dtype=dtype,
                     name="stem_conv",
                 ),
@@ -101,7 +104,7 @@ class TAGResNet(keras.layers.Layer):
                 norm_synchronized=norm_synchronized,
                 norm_momentum=norm_momentum,
                 norm_epsilon=norm_epsilon,
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=fresh_initializer(self.kernel_initializer),
                 dtype=dtype,
                 name="block1",
             )

@@ -8,6 +8,7 @@ Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR
 import keras
 
 from tfmtl.models.backbones import builders
+from tfmtl.models.backbones.builders import fresh_initializer
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -111,7 +112,7 @@ class BasicBlock(keras.layers.Layer):
             kernel_size,
             strides=strides,
             dilation_rate=dilation_rate,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=fresh_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name=name,
         )

@@ -73,6 +73,29 @@ def set_slots(layer, conv, norm, kernel_initializer):
     layer.kernel_initializer = keras.initializers.get(kernel_initializer)
 
 
+def fresh_initializer(initializer):
+    """The initializer to give one more layer: a copy when it is unseeded.
+
+    Keras draws an unseeded random initializer from one seed fixed when it
+    is made, so a single instance shared by several layers gives every
+    same-shaped kernel the same values (all four 3x3x64x64 kernels of a
+    ResNet-18 were identical). An unseeded one is therefore copied from its
+    config, which draws a new seed. A seeded one (an int: reproducible on
+    purpose; a `SeedGenerator`: it advances on each call) and a constant
+    initializer are returned as they are.
+
+    Args:
+        initializer: a Keras initializer instance.
+
+    Returns:
+        An initializer for one layer.
+    """
+    config = initializer.get_config()
+    if "seed" in config and config["seed"] is None:
+        return initializer.__class__.from_config(config)
+    return initializer
+
+
 def slot_config(layer):
     """The config entries of a backbone's slots and norm settings.
 
@@ -135,7 +158,9 @@ def make_conv(
             padding=padding,
             dilation_rate=dilation_rate,
             use_bias=use_bias,
-            kernel_initializer=keras.initializers.get(kernel_initializer),
+            kernel_initializer=fresh_initializer(
+                keras.initializers.get(kernel_initializer)
+            ),
             dtype=dtype,
             name=name,
         )

@@ -10,6 +10,7 @@ import keras
 from tfmtl.models.backbones import builders
 from tfmtl.models.backbones.basic_block import BasicBlock
 from tfmtl.models.backbones.bottleneck_block import BottleneckBlock
+from tfmtl.models.backbones.builders import fresh_initializer
 
 _ARCHITECTURES = {
     18: (BasicBlock, (2, 2, 2, 2)),
@@ -120,7 +121,7 @@ class ResNet(keras.layers.Layer):
             self.widths[0],
             7 if stem_type == "imagenet" else 3,
             strides=2 if stem_type == "imagenet" else 1,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=fresh_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name="stem_conv",
         )
@@ -166,7 +167,9 @@ class ResNet(keras.layers.Layer):
                         norm_synchronized=norm_synchronized,
                         norm_momentum=norm_momentum,
                         norm_epsilon=norm_epsilon,
-                        kernel_initializer=self.kernel_initializer,
+                        kernel_initializer=fresh_initializer(
+                            self.kernel_initializer
+                        ),
                         dtype=self.dtype_policy,
                         name=f"stage{stage + 1}_block{index + 1}",
                     )

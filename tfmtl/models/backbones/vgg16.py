@@ -8,6 +8,7 @@ Reference: Simonyan & Zisserman, ICLR 2015; Chen et al., "DeepLab", TPAMI
 import keras
 
 from tfmtl.models.backbones import builders, vgg16_weights
+from tfmtl.models.backbones.builders import fresh_initializer
 
 _STAGES = ((64, 64), (128, 128), (256, 256, 256), (512,) * 3, (512,) * 3)
 # Caffe / DeepLab input mean (BGR 104.008, 116.669, 122.679) in RGB order.
@@ -186,7 +187,7 @@ class VGG16(keras.layers.Layer):
             kernel_size,
             dilation_rate=dilation,
             use_bias=True,  # Keeps DeepLab's checkpoint layout (bias + BN).
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=fresh_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name=name + "_conv",
         )

@@ -2,6 +2,8 @@
 
 import keras
 
+from tfmtl.models.backbones.builders import fresh_initializer
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
 class ClassifierHead(keras.layers.Layer):
@@ -71,7 +73,7 @@ class ClassifierHead(keras.layers.Layer):
             keras.layers.Dense(
                 units,
                 activation="relu",
-                kernel_initializer=self.kernel_initializer,
+                kernel_initializer=fresh_initializer(self.kernel_initializer),
                 dtype=dtype,
                 name=f"hidden{i + 1}",
             )
@@ -83,7 +85,7 @@ class ClassifierHead(keras.layers.Layer):
         ]
         self.logits = keras.layers.Dense(
             num_outputs,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=fresh_initializer(self.kernel_initializer),
             dtype="float32",
             name="logits",
         )

@@ -2,6 +2,8 @@
 
 import keras
 
+from tfmtl.models.backbones.builders import fresh_initializer
+
 
 @keras.saving.register_keras_serializable(package="tfmtl")
 class DenseHead(keras.layers.Layer):
@@ -56,7 +58,9 @@ class DenseHead(keras.layers.Layer):
                     3,
                     padding="same",
                     use_bias=False,
-                    kernel_initializer=self.kernel_initializer,
+                    kernel_initializer=fresh_initializer(
+                        self.kernel_initializer
+                    ),
                     dtype=dtype,
                     name=f"conv{i + 1}",
                 ),
@@ -66,7 +70,7 @@ class DenseHead(keras.layers.Layer):
         self.output_conv = keras.layers.Conv2D(
             num_outputs,
             1,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=fresh_initializer(self.kernel_initializer),
             dtype="float32",
             name="output_conv",
         )
