@@ -160,13 +160,14 @@ def test_larger_lambda_tunes_fewer_layers(tmp_path):
         taps = controller.model.sharing
         tuned.append(taps.layers_tuned()["attr_c0"])
         mean_scores.append(float(taps.scores().mean()))
-    # Measured (seed 0, 30 steps): tuned 1.0, 0.0, 0.0; mean score 0.167,
-    # 0.038, 0.011.
+    # Measured (seed 0, 30 steps, a fresh initializer per conv): mean
+    # score 0.174, 0.125, 0.050 (with one shared initializer, i.e.
+    # identical same-shaped kernels: 0.167, 0.038, 0.011).
     assert tuned[0] >= tuned[1] >= tuned[2], tuned
     assert tuned[0] > tuned[2] and tuned[0] >= 0.8, tuned
     # The penalty pushes every score down: the mean score falls strictly.
-    assert mean_scores[0] > mean_scores[1] + 0.05, mean_scores
-    assert mean_scores[1] > mean_scores[2] + 0.01, mean_scores
+    assert mean_scores[0] > mean_scores[1] + 0.025, mean_scores
+    assert mean_scores[1] > mean_scores[2] + 0.025, mean_scores
 
 
 def test_joint_taps_trains_base_and_per_task_deltas(tmp_path):
