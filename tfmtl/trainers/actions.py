@@ -137,28 +137,57 @@ class ExportBest(Action):
     """Keeps the best checkpoint (by an evaluation metric) in `model_dir/best`.
 
     Args:
-        metric: Key in the evaluation results.
+        metric: Key in the evaluation results. `{task}` in it stands for
+            the run's only task (e.g. `"metric/{task}/error"` for a
+            one-task run whose task a gin macro names).
         mode: "min" or "max".
         export_model: Also export the model (SavedModel and .keras) there.
+        ties: Which of two equal values is kept: `"earlier"` (a new best
+            must be strictly better) or `"later"` (as TAPS's
+            `train_sequential.py`, which saves when `val_err <= best`).
     """
 
-    def __init__(self, metric="loss/total", mode="min", export_model=False):
+    def __init__(
+        self,
+        metric="loss/total",
+        mode="min",
+        export_model=False,
+        ties="earlier",
+    ):
         super().__init__(1, "eval")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
+        if ties not in ("earlier", "later"):
+            raise ValueError(f"ties must be 'earlier' or 'later', not {ties!r}")
         self.metric, self.mode, self.export_model = metric, mode, export_model
+        self.ties = ties
         worst = np.inf if mode == "min" else -np.inf
         self.best = tf.Variable(worst, dtype=tf.float64, trainable=False)
 
+    def metric_key(self, context):
+        """The results key, `{task}` filled in from the run's tasks."""
+        if "{task}" not in self.metric:
+            return self.metric
+        names = [task.name for task in context.tasks]
+        if len(names) != 1:
+            raise ValueError(
+                f"ExportBest metric {self.metric!r} names {{task}}, but the "
+                f"run has {len(names)} tasks: {names}."
+            )
+        return self.metric.replace("{task}", names[0])
+
     def __call__(self, step, logs, context):
-        value = metric_value(logs, self.metric)
-        better = value < self.best.numpy()
-        if self.mode == "max":
-            better = value > self.best.numpy()
-        if not better:
+        key = self.metric_key(context)
+        value = metric_value(logs, key)
+        sign = 1.0 if self.mode == "min" else -1.0
+        margin = sign * (self.best.numpy() - value)  # > 0: better
+        later_tie = margin == 0 and self.ties == "later"
+        if not (margin > 0 or later_tie):  # NaN never counts
             return
         self.best.assign(value)
-        path = context.checkpoints.save_best(step, {self.metric: value})
+        path = context.checkpoints.save_best(step, {key: value})
         logging.info(
-            "New best %s = %.6g at step %d: %s", self.metric, value, step, path
+            "New best %s = %.6g at step %d: %s", key, value, step, path
         )
         if self.export_model:
             context.export(context.checkpoints.best_dir)
