@@ -130,10 +130,11 @@ def test_gin_config_binds_the_reference_optimizer_per_phase(
     # optimizer stepped exactly in its own phase.
     steps = {g: int(o.iterations) for g, o in opts.items()}
     assert steps == dict.fromkeys(opts, 4)
-    # Step 12 starts a weight phase: the SGD momentum was just reset.
+    # Step 12 starts a weight phase: the SGD momentum of the last one is
+    # carried over, as the reference builds its SGD once (train.py; #15
+    # item 7), not reset.
     for group in ("alternate", "alternate/segmentation"):
-        for m in opts[group].momentums:
-            np.testing.assert_array_equal(m.numpy(), 0.0)
+        assert any(np.any(m.numpy() != 0.0) for m in opts[group].momentums)
     # The learned policy as PNG and as a TensorBoard image.
     from tensorboard.backend.event_processing import event_accumulator as ea
 
