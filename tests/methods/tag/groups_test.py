@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from tests.methods.tag.fake_runs import fake_best, fake_run
 from tfmtl import experiment
 from tfmtl.methods.tag import groups
 from tfmtl.methods.tag.affinity_file import load_affinity
@@ -17,16 +18,9 @@ from tfmtl.methods.tag.affinity_file import load_affinity
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
 
 
-def _fake_run(base_dir, tasks, values):
-    path = groups.run_dir(str(base_dir), tasks)
-    os.makedirs(path)
-    with open(os.path.join(path, "eval_results.json"), "w") as f:
-        json.dump({"step": 1, "results": values}, f)
-
-
 def test_report_reads_each_task_from_its_serving_group(tmp_path):
-    _fake_run(tmp_path, ("a", "b"), {"loss/a": 1.0, "loss/b": 2.0})
-    _fake_run(tmp_path, ("b", "c"), {"loss/b": 0.5, "loss/c": 3.0})
+    fake_run(tmp_path, ("a", "b"), {"loss/a": 1.0, "loss/b": 2.0})
+    fake_run(tmp_path, ("b", "c"), {"loss/b": 0.5, "loss/c": 3.0})
     serving = {"a": ("a", "b"), "b": ("b", "c"), "c": ("b", "c")}
     per_task, total = groups.report(
         str(tmp_path), [("a", "b"), ("b", "c")], serving, split="validation"
@@ -39,25 +33,12 @@ def test_report_reads_each_task_from_its_serving_group(tmp_path):
         groups.report(str(tmp_path), [("a", "b")], {"a": ("a", "b")})
 
 
-def _fake_best(base_dir, tasks, final, best, test):
-    """A run that stopped past its best step: `final` is the last
-    evaluation, `best` the validation at the best step, `test` the test
-    split of the restored best weights (`RestoreBest`)."""
-    _fake_run(base_dir, tasks, final)
-    path = os.path.join(
-        groups.run_dir(str(base_dir), tasks), "best_results.json"
-    )
-    with open(path, "w") as f:
-        payload = {"step": 1, "validation": best, "split": "test", "test": test}
-        json.dump(payload, f)
-
-
 def test_report_prints_test_numbers_of_the_best_step(tmp_path):
     """Issue #15 item 18: the colab (google-research
     `tag/celeba/CelebA.ipynb`) restores the best validation epoch and
     reports the test split; the report must not read the final weights'
     validation results."""
-    _fake_best(
+    fake_best(
         tmp_path,
         ("a", "b"),
         final={"loss/a": 9.0, "loss/b": 9.0, "loss/total": 18.0},
@@ -92,7 +73,7 @@ def test_report_prints_test_numbers_of_the_best_step(tmp_path):
 
 def test_hoa_matrix_reads_validation_at_the_best_step(tmp_path):
     for run in groups.pair_runs(["a", "b"]):
-        _fake_best(
+        fake_best(
             tmp_path,
             run,
             final={f"loss/{t}": 9.0 for t in run},
@@ -107,7 +88,7 @@ def test_hoa_matrix_orientation(tmp_path):
     tasks = ["a", "b", "c"]
     for run in groups.pair_runs(tasks):
         # Each task's loss is 10 * (its index + 1) + number of partners.
-        _fake_run(
+        fake_run(
             tmp_path,
             run,
             {
@@ -194,7 +175,7 @@ def test_tag_workflow_end_to_end(tmp_path):
 
 
 def test_binary_action_is_a_deprecated_alias_of_mode(tmp_path):
-    _fake_run(tmp_path, ("a", "b"), {"loss/a": 1.0, "loss/b": 2.0})
+    fake_run(tmp_path, ("a", "b"), {"loss/a": 1.0, "loss/b": 2.0})
     group_file = tmp_path / "groups.json"
     group_file.write_text(
         json.dumps({"groups": [["a", "b"]], "serving": {"a": ["a", "b"]}})
@@ -250,152 +231,3 @@ def test_celeba_tag_config_runs_on_mock_data(tmp_path):
         best = json.load(f)
     assert best["split"] == "test" and best["step"] in (1, 2)
     assert "metric/Goatee/error" in best["test"]
-
-
-_FAKE_CHILD = """#!{python}
-import json, os, sys
-args = dict(a.split("=", 1) for a in sys.argv[1:] if a.startswith("--run_dir")
-            or a.startswith("--result_file"))
-with open({calls!r}, "a") as f:
-    f.write(json.dumps(sys.argv[1:]) + "\\n")
-os.makedirs(args["--run_dir"], exist_ok=True)
-with open(os.path.join(args["--run_dir"], "eval_results.json"), "w") as f:
-    json.dump({{"results": {{"loss/total": 2.0}}}}, f)
-with open(args["--result_file"], "w") as f:
-    json.dump({{"score": -2.0}}, f)
-"""
-
-
-def test_group_runs_go_through_the_search_runner_and_resume(tmp_path):
-    """Issue #14/#15 item 17: group and HOA pair runs use tfmtl.search's
-    SearchRunner + SubprocessEvaluator (resumable log), and train as plain
-    MTL: the colab (google-research `tag/celeba/CelebA.ipynb`, `train`,
-    method 'fast_mtl' = `train_fast_step`) evaluates groupings without the
-    lookahead, so each child binds `AFFINITY_ENABLED = False`."""
-    calls = tmp_path / "calls.jsonl"
-    fake = tmp_path / "fake_python"
-    fake.write_text(_FAKE_CHILD.format(python=sys.executable, calls=str(calls)))
-    fake.chmod(0o755)
-    base = str(tmp_path / "hoa")
-    runs = groups.pair_runs(["a", "b", "c"])
-
-    def train():
-        return groups.train(
-            base,
-            runs,
-            ["x.gin"],
-            ["AFFINITY_ENABLED = True"],
-            "pair_runs",
-            python=str(fake),
-        )
-
-    summary = train()
-    assert summary["num_evaluations"] == 6 and summary["failed"] == []
-    lines = [json.loads(x) for x in calls.read_text().splitlines()]
-    assert len(lines) == 6
-    for argv in lines:
-        assert argv[:2] == ["-m", groups.GROUP_RUN]
-        off = argv.index("--gin_bindings=AFFINITY_ENABLED = False")
-        # The user's bindings come later and may turn the recorder back on.
-        assert argv.index("--gin_bindings=AFFINITY_ENABLED = True") > off
-    trained = {
-        [a for a in argv if a.startswith("--gin_bindings=TASK_NAMES")][0]
-        for argv in lines
-    }
-    assert len(trained) == 6
-    log = os.path.join(base, "pair_runs", "search_log.jsonl")
-    with open(log) as f:
-        assert len(f.read().splitlines()) == 6
-    train()  # Rerunning skips every finished run.
-    assert len(calls.read_text().splitlines()) == 6
-    with pytest.raises(ValueError, match="does not match"):
-        groups.train(
-            base, runs[::-1], ["x.gin"], [], "pair_runs", python=str(fake)
-        )
-
-
-def test_group_run_child_writes_the_runner_score(tmp_path):
-    from tfmtl.methods.tag import group_run_main
-
-    _fake_run(tmp_path, ("a", "b"), {"loss/total": 1.25})
-    result = tmp_path / "result.json"
-    rc = group_run_main.main(
-        [
-            f"--run_dir={groups.run_dir(str(tmp_path), ('a', 'b'))}",
-            f"--result_file={result}",
-        ]
-    )
-    assert rc == 0 and json.loads(result.read_text()) == {"score": -1.25}
-    # With RestoreBest the score is the validation at the best step.
-    _fake_best(
-        tmp_path,
-        ("c",),
-        final={"loss/total": 9.0},
-        best={"loss/total": 0.5},
-        test={"loss/total": 7.0},
-    )
-    rc = group_run_main.main(
-        [
-            f"--run_dir={groups.run_dir(str(tmp_path), ('c',))}",
-            f"--result_file={result}",
-        ]
-    )
-    assert rc == 0 and json.loads(result.read_text()) == {"score": -0.5}
-
-
-def test_celeba_learning_rate_follows_the_colab_epoch_rule():
-    """Issue #15 item 19: google-research `tag/celeba/CelebA.ipynb`,
-    `decay_lr(step, optimizer)` runs at the start of epoch `step` (0-based)
-    and halves the rate when (step + 1) % 15 == 0, so epoch e trains at
-    5e-4 / 2 ** floor((e + 1) / 15): halved from epochs 14, 29, 44, ...
-    Checked in float64 at the first and last update of each of 100 epochs
-    (Keras calls the schedule with the updates done so far)."""
-    import keras
-
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [os.path.join(ROOT, "gin_configs/tag/celeba_tag.gin")],
-            ["MODEL_DIR = '/unused'"],
-        )
-        spe = gin.query_parameter("%STEPS_PER_EPOCH")
-        name = "keras.optimizers.schedules.PiecewiseConstantDecay"
-        schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            gin.query_parameter(f"{name}.boundaries"),
-            gin.query_parameter(f"{name}.values"),
-        )
-    finally:
-        gin.clear_config()
-    for epoch in range(100):
-        want = np.float64(5e-4) / np.float64(2.0) ** ((epoch + 1) // 15)
-        for step in (epoch * spe, (epoch + 1) * spe - 1):
-            got = float(schedule(step))
-            assert abs(got - want) <= 1e-6 * want, (epoch, step, got, want)
-
-
-def test_celeba_uw_baseline_is_the_colab_clamped_uw():
-    """google-research `tag/celeba/CelebA.ipynb`, `train_uncertainty_step`:
-    u starts at 1.0, is clipped to [0.01, 10] and weighs L by exp(-2 u);
-    the baseline trains without TAG's lookahead."""
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [os.path.join(ROOT, "gin_configs/tag/celeba_uw.gin")],
-            ["MODEL_DIR = '/unused'"],
-        )
-        name = "tfmtl.weighting.UncertaintyWeighting"
-        got = {
-            k: gin.query_parameter(f"{name}.{k}")
-            for k in ("initial_log_variance", "weight_exponent", "clip")
-        }
-        enabled = gin.query_parameter("%AFFINITY_ENABLED")
-    finally:
-        gin.clear_config()
-    assert got == {
-        "initial_log_variance": 1.0,
-        "weight_exponent": 2.0,
-        "clip": (0.01, 10.0),
-    }
-    assert enabled is False
