@@ -11,6 +11,12 @@ Suites:
   tag        TAG's cost, inside one run: steps that measure lookahead
              affinity against the plain steps between them, and the
              amortised overhead for several measuring intervals.
+  peers      The precision and weighting cases next to their PyTorch (and
+             LibMTL) equivalents, each side in its own process, interleaved
+             (`scripts/benchmark_peers.py`; needs `--peer_python`, an
+             interpreter with torch and LibMTL; CI never runs it).
+  measure    One case in this process, printed as a JSON line (what the
+             peers suite starts).
 
 Per-step times come from a clock action that stamps the end of every step,
 so tracing, start-up and checkpointing are excluded.
@@ -24,6 +30,8 @@ Usage:
       --methods=upgrad,dualproj,config,fairgrad,db_mtl,moco,stch,excess_mtl,\\
 sdmgrad,gls --steps=5
   python scripts/benchmark.py --suite=tag --steps=20
+  python scripts/benchmark.py --suite=peers --rounds=3 \\
+      --peer_python=/path/to/torch-venv/bin/python
 """
 
 import functools
@@ -34,6 +42,7 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import benchmark_peers  # noqa: E402 (scripts/ is on the path; its flags)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -47,7 +56,10 @@ from tfmtl.trainers.actions import Action  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum(
-    "suite", "precision", ["precision", "weighting", "tag"], "Suite."
+    "suite",
+    "precision",
+    ["precision", "weighting", "tag", "peers", "measure"],
+    "Suite.",
 )
 flags.DEFINE_integer("steps", 20, "Timed steps per configuration.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps (tracing) first.")
@@ -113,9 +125,9 @@ class StepClock(Action):
         }
 
 
-def step_times(problem, steps, warmup, actions=(), **kwargs):
+def step_times(problem, steps, warmup, actions=(), info=None, **kwargs):
     """`{step: seconds}` of one run; the first `warmup` steps (tracing) are
-    left out."""
+    left out. `info`, a dict, receives the trainable parameter count."""
     clock = StepClock()
     with tempfile.TemporaryDirectory() as model_dir:
         controller = build_controller(
@@ -127,6 +139,11 @@ def step_times(problem, steps, warmup, actions=(), **kwargs):
             **kwargs,
         )
         controller.train(warmup + steps)
+        if info is not None:
+            info["parameters"] = sum(
+                int(np.prod(w.shape))
+                for w in controller.model.trainable_weights
+            )
     keras.mixed_precision.set_global_policy("float32")
     keras.backend.clear_session()
     return clock.durations(warmup)
@@ -281,6 +298,10 @@ def main(argv):
         "weighting": weighting_suite,
         "tag": tag_suite,
     }
+    if FLAGS.suite in ("peers", "measure"):
+        if FLAGS.suite == "measure":
+            return benchmark_peers.measure(FLAGS, step_times, _problem)
+        return benchmark_peers.peers_suite(FLAGS)
     suites[FLAGS.suite]()
 
 
