@@ -2,7 +2,8 @@ r"""Benchmarks, printed as ratios measured side by side in one run.
 
 Suites:
   precision  Training examples/s of HardSharing ResNet-18 on 64x64 synthetic
-             scenes, float32 vs mixed_bfloat16, next to the machine's measured
+             scenes, float32 vs mixed_bfloat16, with Keras' batch norm and
+             the fused one (`--norms`), next to the machine's measured
              matmul peak in both precisions.
   weighting  Step time of every weighting method relative to equal weights,
              for K = 3 and K = 9 tasks, with representation and parameter
@@ -48,6 +49,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
+import tfmtl.models.layers  # noqa: E402, F401 (registers the norms)
 from tfmtl import weighting as weighting_lib  # noqa: E402
 from tfmtl.methods.tag.affinity_recorder import AffinityRecorder  # noqa: E402
 from tfmtl.testing import tiny_problem  # noqa: E402
@@ -65,6 +67,11 @@ flags.DEFINE_integer("steps", 20, "Timed steps per configuration.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps (tracing) first.")
 flags.DEFINE_integer("batch_size", 32, "Global batch size.")
 flags.DEFINE_integer("image_size", 64, "Image side for the precision suite.")
+flags.DEFINE_list(
+    "norms",
+    ["BatchNormalization", "tfmtl>FusedBatchNormalization"],
+    "Precision suite: batch-norm classes of the backbone to time.",
+)
 flags.DEFINE_integer("rounds", 1, "Weighting suite: rounds over the methods.")
 flags.DEFINE_list(
     "methods",
@@ -159,26 +166,35 @@ def run_controller(problem, steps, warmup, **kwargs):
 def precision_suite():
     rows = []
     for policy in (None, "mixed_bfloat16"):
-        problem = tiny_problem(
-            tasks=("segmentation", "depth", "normals", "attr_a0", "attr_b0"),
-            image_size=FLAGS.image_size,
-            widths=(64, 128, 256, 512),
-            global_batch_size=FLAGS.batch_size,
-            num_train=FLAGS.batch_size * (FLAGS.steps + FLAGS.warmup + 1),
-        )
-        seconds = run_controller(
-            problem, FLAGS.steps, FLAGS.warmup, mixed_precision=policy
-        )
-        rows.append((policy or "float32", FLAGS.batch_size / seconds))
+        for norm in FLAGS.norms:
+            problem = tiny_problem(
+                tasks=(
+                    "segmentation",
+                    "depth",
+                    "normals",
+                    "attr_a0",
+                    "attr_b0",
+                ),
+                image_size=FLAGS.image_size,
+                widths=(64, 128, 256, 512),
+                global_batch_size=FLAGS.batch_size,
+                num_train=FLAGS.batch_size * (FLAGS.steps + FLAGS.warmup + 1),
+                norm=norm,
+            )
+            seconds = run_controller(
+                problem, FLAGS.steps, FLAGS.warmup, mixed_precision=policy
+            )
+            name = f"{policy or 'float32'} {norm.split('>')[-1]}"
+            rows.append((name, FLAGS.batch_size / seconds))
     peak32 = matmul_tflops(tf.float32)
     peak16 = matmul_tflops(tf.bfloat16)
     print(
         f"\nHardSharing ResNet-18, {FLAGS.image_size}x{FLAGS.image_size}, "
         f"batch {FLAGS.batch_size}, {FLAGS.steps} steps"
     )
-    print(f"{'precision':<16}{'examples/s':>12}{'ratio':>8}")
+    print(f"{'precision, norm':<40}{'examples/s':>12}{'ratio':>8}")
     for name, rate in rows:
-        print(f"{name:<16}{rate:>12.1f}{rate / rows[0][1]:>8.2f}")
+        print(f"{name:<40}{rate:>12.1f}{rate / rows[0][1]:>8.2f}")
     print(
         f"matmul peak: float32 {peak32:.2f} TFLOP/s, bfloat16 "
         f"{peak16:.2f} TFLOP/s (ratio {peak16 / peak32:.2f})"
