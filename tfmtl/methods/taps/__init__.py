@@ -22,7 +22,8 @@ from tfmtl.methods.taps.joint import (
     task_streams,
 )
 from tfmtl.methods.taps.own_data_loss import OwnDataLoss
-from tfmtl.methods.taps.taps import TAPS, taps_backbone
+from tfmtl.methods.taps.taps import TAPS
+from tfmtl.methods.taps.taps_backbone import taps_backbone
 from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
 from tfmtl.methods.taps.taps_conv2d import TAPSConv2D
 from tfmtl.methods.taps.taps_dense import TAPSDense

@@ -51,7 +51,10 @@ def export_all(model_path, output_dir, merged=True):
     sharing = model.sharing
     if not hasattr(sharing, "gated_layers"):
         raise ValueError(f"{model_path} is not a TAPS model.")
-    input_shape = tuple(model.get_build_config()["input_shape"][1:])
+    # Exports written before TAPS kept one `penalty_scale` lack the model's
+    # build config; their sharing module has it.
+    build = model.get_build_config() or sharing.get_build_config()
+    input_shape = tuple(build["input_shape"][1:])
     stored = export.export_compact(
         model, os.path.join(output_dir, "compact"), input_shape
     )
