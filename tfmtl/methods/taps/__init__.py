@@ -2,7 +2,9 @@
 
 Importing this package registers `tfmtl>TAPSConv2D`, `tfmtl>TAPSDense`,
 `tfmtl>TAPSBatchNormalization` and `tfmtl>TAPS` with Keras, so backbones can
-name them in `conv=` / `norm=` and saved TAPS models load.
+name them in `conv=` / `norm=` and saved TAPS models load. The report
+across runs (heat map of tuned layers, accuracy table) is `report.py`
+(`python -m tfmtl.methods.taps.main --mode=report`).
 """
 
 from tfmtl.methods.taps.base_loading import BaseNotFoundError, load_base
