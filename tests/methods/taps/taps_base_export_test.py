@@ -7,14 +7,11 @@ TAPS once in a scratch graph, where reading the base failed, then again,
 so the export held two `penalty_scale` weights.
 """
 
-import os
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
 
+from tests.methods.taps.run_module import run_module
 from tfmtl import tasks as tasks_lib
 from tfmtl.data import SyntheticScenes
 from tfmtl.methods.taps import TAPS
@@ -23,7 +20,6 @@ from tfmtl.models.weights import load_keras
 from tfmtl.sharing import HardSharing
 from tfmtl.trainers import build_controller
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
 _SOURCE = SyntheticScenes(image_size=16, num_train=32, num_validation=8)
 
 
@@ -75,16 +71,7 @@ def test_taps_on_a_checkpoint_base_exports_a_loadable_model(tmp_path):
 
 
 def _run(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("TF_CONFIG", None)
-    result = subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_module(*args, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
