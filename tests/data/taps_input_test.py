@@ -9,42 +9,21 @@ train `RandomResizedCrop(224)` + `RandomHorizontalFlip()`, test
 
 import os
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.methods.taps.gin_macros import macro_value
 from tfmtl.data import make_dataset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])
 # Shorter side 224 (Resize is the identity); odd margins round half to even.
 SIZES = [(224, 261), (261, 224), (224, 300), (300, 224)]
 
 
-def _value(x):
-    return x
-
-
-gin.external_configurable(_value, "taps_input_test_value")
-
-
 def _data(gin_file, bindings):
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [os.path.join(ROOT, gin_file)],
-            [
-                "MODEL_DIR = '/tmp/unused'",
-                *bindings,
-                "taps_input_test_value.x = %DATA",
-            ],
-        )
-        return gin.get_configurable("taps_input_test_value")()
-    finally:
-        gin.clear_config()
+    return macro_value(gin_file, bindings, "DATA")
 
 
 def _write_split(folder, seed):

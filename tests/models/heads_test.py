@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.models.initializer_checks import assert_torch_default_conv_init
 from tfmtl.models.heads import ASPPHead, ClassifierHead, DenseHead
 
 
@@ -186,18 +187,9 @@ def test_aspp_torch_default_init_uses_each_convolution_fan_in():
     )
     head.build((None, 8, 8, channels))
     fan_ins = {"conv1": 9 * channels, "conv2": hidden, "conv3": hidden}
-    for weight in head.weights:
-        conv = weight.path.split("_")[-1].split("/")[0]
-        bound = 1.0 / np.sqrt(fan_ins[conv])
-        values = np.asarray(weight, np.float64)
-        assert np.abs(values).max() <= bound * (1 + 1e-6), weight.path
-        if values.size > 10_000:
-            np.testing.assert_allclose(
-                values.std(), bound / np.sqrt(3), rtol=0.03
-            )
-        elif values.size >= 64:
-            # A bias of 256 values fills most of the range (1 - 2^-256).
-            assert np.abs(values).max() > 0.5 * bound, weight.path
+    assert_torch_default_conv_init(
+        head, fan_ins, std_min_size=10_001, std_rtol=0.03
+    )
     config = head.get_config()
     expected = {"fan_in": None, "seed": None}
     assert config["bias_initializer"]["config"] == expected

@@ -14,6 +14,7 @@ import gin
 import numpy as np
 import pytest
 
+from tests.models.initializer_checks import assert_torch_default_conv_init
 from tfmtl.models import backbones, heads
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
@@ -68,14 +69,6 @@ def test_head_kernels_and_biases_follow_the_torch_default(configured):
     head.build((None, 8, 8, channels))
     hidden = head.hidden_channels
     fan_ins = {"conv1": 9 * channels, "conv2": hidden, "conv3": hidden}
-    for weight in head.weights:
-        conv = weight.path.split("_")[-1].split("/")[0]
-        bound = 1.0 / np.sqrt(fan_ins[conv])
-        values = np.asarray(weight, np.float64)
-        assert np.abs(values).max() <= bound * (1 + 1e-6), weight.path
-        if values.size >= 64:  # fills most of the range (1 - 2^-64)
-            assert np.abs(values).max() > 0.5 * bound, weight.path
-        if values.size >= 7000:
-            np.testing.assert_allclose(
-                values.std(), bound / np.sqrt(3), rtol=0.05
-            )
+    assert_torch_default_conv_init(
+        head, fan_ins, std_min_size=7000, std_rtol=0.05
+    )

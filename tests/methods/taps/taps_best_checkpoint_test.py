@@ -6,38 +6,14 @@ github.com/MattWallingford/TAPS saves `model_best.pth` whenever
 later epoch is kept; `train_joint.py` keeps no best checkpoint.
 """
 
-import os
-
-import gin
 import pytest
 
+from tests.methods.taps.gin_macros import macro_value
 from tfmtl.trainers.actions import ExportBest
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
-
-
-def _actions(x):
-    return x
-
-
-gin.external_configurable(_actions, "taps_best_checkpoint_test_actions")
 
 
 def _config_actions(gin_file, bindings):
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [os.path.join(ROOT, "gin_configs", "taps", gin_file)],
-            [
-                "MODEL_DIR = '/tmp/unused'",
-                *bindings,
-                "taps_best_checkpoint_test_actions.x = %ACTIONS",
-            ],
-        )
-        return gin.get_configurable("taps_best_checkpoint_test_actions")()
-    finally:
-        gin.clear_config()
+    return macro_value(f"gin_configs/taps/{gin_file}", bindings, "ACTIONS")
 
 
 @pytest.mark.parametrize(

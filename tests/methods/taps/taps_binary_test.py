@@ -2,29 +2,19 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from tests.methods.taps.run_module import run_module
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
 GIN = os.path.join(ROOT, "gin_configs", "taps", "domainnet_resnet34.gin")
 JOINT_GIN = os.path.join("gin_configs", "taps", "domainnet_joint_resnet34.gin")
 
 
-def _run(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-    env.pop("TF_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+_run = run_module
 
 
 def _tree(root, domain="clipart"):

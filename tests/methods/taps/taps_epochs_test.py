@@ -13,39 +13,13 @@ Reference (github.com/MattWallingford/TAPS):
 import math
 import os
 
-import gin
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.methods.taps.gin_macros import macro_value
 from tfmtl.data import domainnet
 from tfmtl.methods.taps import epoch_steps, steps_per_epoch
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
-
-
-def _value(x):
-    return x
-
-
-gin.external_configurable(_value, "taps_epochs_test_value")
-
-
-def _evaluate(gin_file, bindings, macro):
-    gin.clear_config()
-    gin.add_config_file_search_path(ROOT)
-    try:
-        gin.parse_config_files_and_bindings(
-            [os.path.join(ROOT, gin_file)],
-            [
-                "MODEL_DIR = '/tmp/unused'",
-                *bindings,
-                f"taps_epochs_test_value.x = %{macro}",
-            ],
-        )
-        return gin.get_configurable("taps_epochs_test_value")()
-    finally:
-        gin.clear_config()
 
 
 def test_steps_per_epoch_matches_the_loaders():
@@ -82,7 +56,7 @@ def test_official_domainnet_train_sizes():
 )
 def test_domainnet_warmup_is_three_epochs_of_the_domain(domain, batch):
     # Was WARMUP_STEPS = 2000 for every domain (0.53 epoch of `real`).
-    steps = _evaluate(
+    steps = macro_value(
         "gin_configs/taps/domainnet_resnet34.gin",
         [
             f"DOMAIN = '{domain}'",
@@ -95,7 +69,7 @@ def test_domainnet_warmup_is_three_epochs_of_the_domain(domain, batch):
 
 
 def test_joint_domainnet_warmup_counts_joint_epochs():
-    steps = _evaluate(
+    steps = macro_value(
         "gin_configs/taps/domainnet_joint_resnet34.gin",
         ["DOMAINNET_ROOT = '/unused'"],
         "WARMUP_STEPS",
@@ -114,7 +88,7 @@ def test_image_folder_warmup_is_three_epochs_of_its_train_folder(tmp_path):
             tf.io.write_file(
                 str(path), tf.io.encode_png(np.zeros((4, 4, 3), np.uint8))
             )
-    steps = _evaluate(
+    steps = macro_value(
         "gin_configs/taps/imagenet_to_sketch_resnet50.gin",
         [f"DATASET_DIR = '{tmp_path}'"],
         "WARMUP_STEPS",
@@ -128,16 +102,16 @@ def test_domainnet_trains_30_epochs_of_its_domain(domain):
     bindings = [f"DOMAIN = '{domain}'", "DOMAINNET_ROOT = '/unused'"]
     gin_file = "gin_configs/taps/domainnet_resnet34.gin"
     per_epoch = math.ceil(domainnet.TRAIN_SIZES[domain] / 32)
-    assert _evaluate(gin_file, bindings, "TRAIN_STEPS") == 30 * per_epoch
-    assert _evaluate(gin_file, bindings, "DECAY_STEPS") == math.ceil(
+    assert macro_value(gin_file, bindings, "TRAIN_STEPS") == 30 * per_epoch
+    assert macro_value(gin_file, bindings, "DECAY_STEPS") == math.ceil(
         30 * per_epoch / 8
     )
-    assert _evaluate(gin_file, bindings, "EVAL_EVERY") == per_epoch
+    assert macro_value(gin_file, bindings, "EVAL_EVERY") == per_epoch
 
 
 def test_joint_domainnet_epoch_ends_with_the_smallest_domain():
     # Was 675000 micro-steps (~3.6x the reference's 30 joint epochs).
     bindings = ["DOMAINNET_ROOT = '/unused'"]
     gin_file = "gin_configs/taps/domainnet_joint_resnet34.gin"
-    assert _evaluate(gin_file, bindings, "TRAIN_STEPS") == 30 * 6 * 1047
-    assert _evaluate(gin_file, bindings, "DECAY_STEPS") == 30 * 1047
+    assert macro_value(gin_file, bindings, "TRAIN_STEPS") == 30 * 6 * 1047
+    assert macro_value(gin_file, bindings, "DECAY_STEPS") == 30 * 1047

@@ -9,7 +9,8 @@
 * `FeaturePartitioning`: the sharing module; runs the trunk once per
   requested task, groups variables per task ("weights/<task>"); can start
   from a trained trunk (`pretrained.load_trunk`: a `.keras` export or a
-  `tfmtl.train` checkpoint) and freeze all but the last stage.
+  `tfmtl.train` checkpoint) and freeze all but the last stage; several
+  partitions along the depth (`num_unique`, `unique_partitions.py`).
 * `AccuracySampledTask` + `UpdateTaskSampling`: one task per step, sampled
   by `(1 - acc + b)^(1/T)` of the running training accuracy (or the last
   evaluation's); `per_task_optimizers`: one optimizer per task;

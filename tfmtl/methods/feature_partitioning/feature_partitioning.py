@@ -3,13 +3,16 @@
 import keras
 import tensorflow as tf
 
-from tfmtl.methods.feature_partitioning.partition import Partition
 from tfmtl.methods.feature_partitioning.partitioned_resnet import (
     PartitionedResNet,
 )
 from tfmtl.methods.feature_partitioning.pretrained import (
     check_trunk_path,
     load_trunk,
+)
+from tfmtl.methods.feature_partitioning.unique_partitions import (
+    get_partitions,
+    unique_groups,
 )
 from tfmtl.sharing.sharing import Sharing
 
@@ -33,7 +36,9 @@ class FeaturePartitioning(Sharing):
     Args:
         tasks: Task names, in the order of the partition's rows.
         partition: A `Partition`, a preset name, a dict or a JSON file path
-            (see `Partition.get`).
+            (see `Partition.get`); or a list of `num_unique` of these, one
+            per contiguous run of trunk convolutions, shallowest first (the
+            reference's `--num_unique`; see `unique_groups`).
         widths: Stem and stage widths of the trunk.
         blocks_per_stage: Blocks per stage.
         freeze_prefix: Freeze all convolutions before the last stage (the
@@ -88,7 +93,7 @@ class FeaturePartitioning(Sharing):
         super().__init__(tasks=tasks, **kwargs)
         if not self.tasks:
             raise ValueError("FeaturePartitioning needs its task names.")
-        self.partition = Partition.get(partition, len(self.tasks))
+        self.partitions = get_partitions(partition, len(self.tasks))
         self.widths = tuple(widths)
         self.blocks_per_stage = blocks_per_stage
         self.freeze_prefix = freeze_prefix
@@ -111,7 +116,7 @@ class FeaturePartitioning(Sharing):
             name="trunk",
         )
         # Masks are the initial values of the mask weights.
-        self.apply_partition(self.partition)
+        self.apply_partition(self.partitions)
 
     def build(self, input_shape):
         self.backbone.build(input_shape)
@@ -145,18 +150,41 @@ class FeaturePartitioning(Sharing):
             )
         self._pretrained_pending = False
 
+    @property
+    def partition(self):
+        """The partition (the first one when `num_unique` > 1)."""
+        return self.partitions[0]
+
+    @property
+    def num_unique(self):
+        """Number of partitions along the depth of the trunk."""
+        return len(self.partitions)
+
     def apply_partition(self, partition):
-        """Solves `partition` for masks and assigns them to every layer."""
-        self.partition = Partition.get(partition, len(self.tasks))
+        """Solves `partition` for masks and assigns them to every layer.
+
+        `partition` is one partition or a list of `num_unique` (see
+        `unique_partitions.get_partitions`). As the reference
+        (`meta/param/partition.py::prepare_masks`): the masks are solved
+        once per partition and width, so every masked convolution of one
+        width in one group gets the same masks.
+        """
+        self.partitions = get_partitions(partition, len(self.tasks))
+        convs = self.backbone.convs()
+        groups = unique_groups(len(convs), self.num_unique)
+        masked = {id(conv) for conv in self.backbone.masked_convs()}
         solved = {}
-        for conv in self.backbone.masked_convs():
-            # One partition for the whole stage: every conv of the same
-            # width gets the same masks.
-            if conv.filters not in solved:
-                solved[conv.filters] = self.partition.masks(
-                    conv.filters, self.mask_seed, self.solver_iterations
+        for conv, group in zip(convs, groups, strict=True):
+            if id(conv) not in masked:
+                continue
+            key = (group, conv.filters)
+            if key not in solved:
+                # Group 0 keeps the single-partition seed.
+                seed = self.mask_seed if group == 0 else [self.mask_seed, group]
+                solved[key] = self.partitions[group].masks(
+                    conv.filters, seed, self.solver_iterations
                 )
-            conv.set_masks(*solved[conv.filters])
+            conv.set_masks(*solved[key])
 
     def task_index(self, task):
         """Row of `task` in the partition."""
@@ -201,7 +229,11 @@ class FeaturePartitioning(Sharing):
         config = super().get_config()
         config.update(
             {
-                "partition": self.partition.get_config(),
+                "partition": (
+                    self.partition.get_config()
+                    if self.num_unique == 1
+                    else [p.get_config() for p in self.partitions]
+                ),
                 "widths": list(self.widths),
                 "blocks_per_stage": self.blocks_per_stage,
                 "freeze_prefix": self.freeze_prefix,

@@ -138,6 +138,14 @@ class PartitionedResNet(keras.layers.Layer):
             convs += [block.conv1, block.conv2]
         return convs
 
+    def convs(self):
+        """Every convolution, in the reference's `get_layer_ref` order:
+        the stem, then conv1 and conv2 of each block."""
+        convs = [self.stem_conv]
+        for block in self.blocks:
+            convs += [block.conv1, block.conv2]
+        return convs
+
     def masked_convs(self):
         """The `MaskedConv2D` layers: the first conv of each block of the
         last stage, or of every stage without `freeze_prefix`."""

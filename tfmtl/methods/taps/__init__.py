@@ -2,7 +2,9 @@
 
 Importing this package registers `tfmtl>TAPSConv2D`, `tfmtl>TAPSDense`,
 `tfmtl>TAPSBatchNormalization` and `tfmtl>TAPS` with Keras, so backbones can
-name them in `conv=` / `norm=` and saved TAPS models load.
+name them in `conv=` / `norm=` and saved TAPS models load. The report
+across runs (heat map of tuned layers, accuracy table) is `report.py`
+(`python -m tfmtl.methods.taps.main --mode=report`).
 """
 
 from tfmtl.methods.taps.base_loading import BaseNotFoundError, load_base
@@ -22,7 +24,8 @@ from tfmtl.methods.taps.joint import (
     task_streams,
 )
 from tfmtl.methods.taps.own_data_loss import OwnDataLoss
-from tfmtl.methods.taps.taps import TAPS, taps_backbone
+from tfmtl.methods.taps.taps import TAPS
+from tfmtl.methods.taps.taps_backbone import taps_backbone
 from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
 from tfmtl.methods.taps.taps_conv2d import TAPSConv2D
 from tfmtl.methods.taps.taps_dense import TAPSDense

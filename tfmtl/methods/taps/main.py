@@ -5,15 +5,23 @@ Usage:
       --gin.MODEL_DIR="'/tmp/taps'" --mode=export
   tfmtl-taps --model_dir=/tmp/taps
 
-(or `python -m tfmtl.methods.taps.main ...`; `--mode=export`, the only
-mode, is the default) reads `<model_dir>/export/model.keras` (or
+(or `python -m tfmtl.methods.taps.main ...`; `--mode=export`, the
+default) reads `<model_dir>/export/model.keras` (or
 `--model`) and writes to `--output_dir` (default
 `<model_dir>/export/taps`): the compact per-task export (`compact/`: base +
 sparse deltas, reload with `tfmtl.methods.taps.load_compact`), merged
 per-task models (`merged/merged_<task>.keras`), `layers.png` (tasks x gated
 layers, tuned layers dark) and `summary.json` (% layers tuned, %
-parameters changed, stored delta parameters). Bad input ends with one
-error line and exit status 2.
+parameters changed, stored delta parameters).
+
+`--mode=report --model_dirs=<run>,<run>,... --output_dir=<dir>` is the
+reference's `VisualizeLayers.ipynb` across runs (one per data set, each
+exported): `layers.png` (a row per run and task, a column per gated layer,
+tuned layers dark), `report.md` / `report.json` (per run and task: the best
+evaluation accuracy, % layers tuned, % parameters added) and the same image
+and table as TensorBoard summaries in `<dir>`.
+
+Bad input ends with one error line and exit status 2.
 """
 
 import json
@@ -25,7 +33,7 @@ from tfmtl import cli
 
 FLAGS = flags.FLAGS
 PROG = "tfmtl.methods.taps.main"
-MODES = ("export",)
+MODES = ("export", "report")
 
 cli.define_common(__name__)
 cli.define_mode(__name__, MODES, default="export")
@@ -41,6 +49,13 @@ cli.define(
 cli.define(
     __name__, "bool", "merged", True, "Also write merged per-task models."
 )
+cli.define(
+    __name__,
+    "string",
+    "model_dirs",
+    None,
+    "Comma-separated exported TAPS runs for --mode=report.",
+)
 
 
 def export_all(model_path, output_dir, merged=True):
@@ -51,7 +66,10 @@ def export_all(model_path, output_dir, merged=True):
     sharing = model.sharing
     if not hasattr(sharing, "gated_layers"):
         raise ValueError(f"{model_path} is not a TAPS model.")
-    input_shape = tuple(model.get_build_config()["input_shape"][1:])
+    # Exports written before TAPS kept one `penalty_scale` lack the model's
+    # build config; their sharing module has it.
+    build = model.get_build_config() or sharing.get_build_config()
+    input_shape = tuple(build["input_shape"][1:])
     stored = export.export_compact(
         model, os.path.join(output_dir, "compact"), input_shape
     )
@@ -74,8 +92,22 @@ def export_all(model_path, output_dir, merged=True):
     return summary
 
 
+def _report():
+    from tfmtl.methods.taps import report
+
+    if not FLAGS.model_dirs or not FLAGS.output_dir:
+        raise ValueError(
+            "--mode=report needs --model_dirs=<run>,<run> and --output_dir."
+        )
+    dirs = [d for d in FLAGS.model_dirs.split(",") if d]
+    rows = report.write_report(dirs, FLAGS.output_dir)
+    print(report.markdown_table(rows), end="")
+
+
 def _run():
-    cli.check_mode(MODES, default="export")
+    mode = cli.check_mode(MODES, default="export")
+    if mode == "report":
+        return _report()
     if not (FLAGS.model or FLAGS.model_dir):
         raise ValueError("Give --model_dir or --model.")
     model = FLAGS.model or os.path.join(

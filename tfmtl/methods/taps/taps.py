@@ -6,47 +6,17 @@ Multi-Task Learning", CVPR 2022 (arXiv:2203.16708).
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfmtl.methods.taps import base_loading
+from tfmtl.methods.taps.taps_backbone import taps_backbone
 from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
 from tfmtl.methods.taps.taps_conv2d import TAPSConv2D
 from tfmtl.methods.taps.taps_dense import TAPSDense
-from tfmtl.models.backbones import builders
 from tfmtl.sharing.backbone_sharing import BackboneSharing
 
 _GATED = (TAPSConv2D, TAPSDense)
 _ROUTED = (TAPSConv2D, TAPSDense, TAPSBatchNormalization)
-
-
-def _is_subclass(cls, parents):
-    return isinstance(cls, type) and issubclass(cls, parents)
-
-
-def taps_backbone(backbone, task_norm=True):
-    """Returns `backbone` rebuilt with TAPS convolutions (and norms).
-
-    A backbone whose `conv` is already a TAPS class is returned unchanged;
-    otherwise a new one is made from its config with `conv` set to
-    `TAPSConv2D`, `dense` (when the backbone has that slot) to `TAPSDense`
-    and, with `task_norm`, `norm` to `TAPSBatchNormalization`.
-    """
-    if _is_subclass(getattr(backbone, "conv", None), _GATED):
-        return backbone
-    config = backbone.get_config()
-    if "conv" not in config:
-        raise ValueError(
-            f"{type(backbone).__name__} has no `conv` argument; TAPS needs a "
-            "backbone whose convolution class can be swapped."
-        )
-    config["conv"] = builders.layer_class_name(TAPSConv2D)
-    if "dense" in config:
-        # Backbones with a dense slot (transformer-style) gate it too.
-        config["dense"] = builders.layer_class_name(TAPSDense)
-    norm = config.get("norm")
-    norm = norm and builders.resolve_layer_class(norm)
-    if task_norm and _is_subclass(norm, keras.layers.BatchNormalization):
-        config["norm"] = builders.layer_class_name(TAPSBatchNormalization)
-    return type(backbone).from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="tfmtl")
@@ -191,6 +161,14 @@ class TAPS(BackboneSharing):
             if isinstance(x, _ROUTED)
         ]
 
+    def task_norm_layers(self):
+        """The per-task normalisation layers of the backbone, in order."""
+        return [
+            x
+            for x in self._routed_layers()
+            if isinstance(x, TAPSBatchNormalization)
+        ]
+
     def gated_layers(self):
         """The gated (TAPS) layers of the backbone, in order."""
         return [x for x in self._routed_layers() if isinstance(x, _GATED)]
@@ -204,15 +182,36 @@ class TAPS(BackboneSharing):
     # ----------------------------------------------------------------- build
     def build(self, input_shape):
         self.backbone.build(input_shape)
-        self.penalty_scale = self.add_weight(
-            name="penalty_scale",
-            shape=(),
-            initializer=keras.initializers.Constant(self.scale_at(0)),
-            trainable=False,
-            autocast=False,
-        )
-        if self.base:
-            base_loading.load_base(self.backbone, self.base, input_shape)
+        # Keras may build this layer while tracing its parent in a scratch
+        # graph and, when that trace fails, build it again: keep one weight.
+        if getattr(self, "penalty_scale", None) is None:
+            self.penalty_scale = self.add_weight(
+                name="penalty_scale",
+                shape=(),
+                initializer=keras.initializers.Constant(self.scale_at(0)),
+                trainable=False,
+                autocast=False,
+            )
+        self._input_shape = tuple(input_shape)
+        self._base_pending = bool(self.base)
+        self.load_pending_base()
+
+    def load_pending_base(self):
+        """Loads `base` into the backbone, once, outside symbolic builds.
+
+        Keras builds a model by tracing its call in a stateless scope, where
+        values cannot be read and assignments are discarded; the load then
+        waits for the first real call (`Controller` makes one right after
+        building, before restoring a checkpoint, so a checkpoint wins).
+        """
+        # compat: Keras exposes no public test for its stateless scope.
+        from keras.src.backend import in_stateless_scope
+
+        if not getattr(self, "_base_pending", False) or in_stateless_scope():
+            return
+        with tf.init_scope():  # a traced call reads and assigns eagerly
+            base_loading.load_base(self.backbone, self.base, self._input_shape)
+        self._base_pending = False
 
     def scale_at(self, step):
         """Penalty scale (0..1) of the step with 0-based index `step`."""
@@ -224,6 +223,7 @@ class TAPS(BackboneSharing):
 
     # ------------------------------------------------------------------ call
     def call(self, images, tasks=None, training=None):
+        self.load_pending_base()
         tasks = tuple(tasks or self.tasks)
         features = {}
         for task in tasks:
@@ -290,6 +290,14 @@ class TAPS(BackboneSharing):
     def shared_variables(self):
         """The base kernels when they are trained (joint TAPS)."""
         return [x.base_kernel for x in self.gated_layers() if x.train_base]
+
+    def load_own_variables(self, store):
+        # compat: exports written before the build kept one weight held two
+        # `penalty_scale`s, the first one stale; the last is the live one.
+        if len(store) == 2 and len(self._non_trainable_variables) == 1:
+            self.penalty_scale.assign(store["1"])
+            return
+        super().load_own_variables(store)
 
     # -------------------------------------------------------------- config
     def get_config(self):
