@@ -72,8 +72,12 @@ CASES = {
 }
 
 
-def fill_state_dict(keys, seed):
+def fill_state_dict(keys, seed, aliases=None):
     """`{key: array}` drawn in `keys` order ((name, shape, dtype) triples).
+
+    `aliases` maps a key to an earlier key naming the same tensor (MTL-NAS
+    registers every layer under `stages` and `features`): it gets that
+    key's value instead of a draw, as a real state dict has.
 
     Convolution weights ~ N(0, 1 / fan_in); batch-norm weights ~ U(0.3,
     0.6) (keeps the residual sums of a deep trunk near unit scale); biases
@@ -83,8 +87,12 @@ def fill_state_dict(keys, seed):
     """
     rng = np.random.default_rng(seed)
     out = {}
+    aliases = aliases or {}
     for name, shape, dtype in keys:
         shape = tuple(shape)
+        if name in aliases:
+            out[name] = out[aliases[name]]
+            continue
         if name.endswith("num_batches_tracked"):
             value = np.zeros(shape)
         elif name.endswith("_logits"):
@@ -119,10 +127,22 @@ def _keys(module):
     ]
 
 
+def _aliases(module):
+    """`{key: first key}` for state-dict entries sharing a tensor."""
+    first, out = {}, {}
+    for key, value in module.state_dict().items():
+        pointer = (value.data_ptr(), tuple(value.shape))
+        if pointer in first:
+            out[key] = first[pointer]
+        else:
+            first[pointer] = key
+    return out
+
+
 def _fill(module, keys, seed):
     import torch
 
-    arrays = fill_state_dict(keys, seed)
+    arrays = fill_state_dict(keys, seed, _aliases(module))
     module.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
     module.eval()
     return arrays
@@ -135,7 +155,7 @@ def _adashare(case, root):
     from models.deeplab_resnet import MTL2, BasicBlock
 
     net = MTL2(BasicBlock, case["layers"], case["tasks_num_class"], "equal")
-    keys = _keys(net)
+    keys, aliases = _keys(net), _aliases(net)
     arrays = _fill(net, keys, case["seed"])
     x = torch.from_numpy(input_images(case["input_shape"], case["seed"]))
     outputs = {"input": x.numpy()}
@@ -152,7 +172,7 @@ def _adashare(case, root):
             out, _, _ = net(x, 1.0, True, mode="fix_policy")
             for t, y in enumerate(out):
                 outputs[f"{run}_task{t + 1}"] = y.numpy()
-    return keys, outputs
+    return keys, aliases, outputs
 
 
 def _mtlnas(case, root):
@@ -164,7 +184,7 @@ def _mtlnas(case, root):
     cls = {"DeepLabLargeFOVBN": DeepLabLargeFOVBN}
     cls["DeepLabLargeFOVBN16"] = DeepLabLargeFOVBN16
     net = cls[case["model"]](3, case["out_dim"], weights="")
-    keys = _keys(net)
+    keys, aliases = _keys(net), _aliases(net)
     _fill(net, keys, case["seed"])
     x = torch.from_numpy(input_images(case["input_shape"], case["seed"]))
     with torch.no_grad():
@@ -173,7 +193,8 @@ def _mtlnas(case, root):
             features = stage(features)
         fc7 = net.head[:-1](features)
         out = net(x)
-    return keys, {"input": x.numpy(), "fc7": fc7.numpy(), "output": out.numpy()}
+    outputs = {"input": x.numpy(), "fc7": fc7.numpy(), "output": out.numpy()}
+    return keys, aliases, outputs
 
 
 def main():
@@ -187,11 +208,13 @@ def main():
     for name in args.cases:
         case = CASES[name]
         if case["reference"] == "adashare":
-            keys, outputs = _adashare(case, os.path.abspath(args.adashare))
+            result = _adashare(case, os.path.abspath(args.adashare))
         else:
-            keys, outputs = _mtlnas(case, os.path.abspath(args.mtlnas))
+            result = _mtlnas(case, os.path.abspath(args.mtlnas))
+        keys, aliases, outputs = result
+        meta = {"case": case, "keys": keys, "aliases": aliases}
         with open(os.path.join(args.out, f"{name}.json"), "w") as f:
-            json.dump({"case": case, "keys": keys}, f)
+            json.dump(meta, f)
         np.savez_compressed(os.path.join(args.out, f"{name}.npz"), **outputs)
         print(
             name, len(keys), "keys;", {k: v.shape for k, v in outputs.items()}

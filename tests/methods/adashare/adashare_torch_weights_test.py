@@ -52,7 +52,9 @@ def fixture(name):
         meta = json.load(f)
     with np.load(FIXTURES / f"{name}.npz") as data:
         arrays = {k: data[k] for k in data.files}
-    state = script().fill_state_dict(meta["keys"], meta["case"]["seed"])
+    state = script().fill_state_dict(
+        meta["keys"], meta["case"]["seed"], meta["aliases"]
+    )
     return meta["case"], state, arrays
 
 
@@ -113,7 +115,7 @@ def converted_fixed(name):
     # As saved by the reference: {"mtl-net": state dict, optimizers, iter}.
     snapshot = {f"mtl-net.{k}": v for k, v in state.items()}
     snapshot.update({"iter": np.array(7), "weights.state.0.step": np.ones(1)})
-    load_adashare(model, snapshot)
+    load_adashare(model, snapshot, channel_order="rgb")
     return model, images
 
 
@@ -136,7 +138,7 @@ def run_argmax(name):
         model, images = learned_model()
     else:
         model, images = build(name, eval_policy="argmax")
-    load_adashare(model, state)
+    load_adashare(model, state, channel_order="rgb")
     return compare(model, images, arrays, "argmax")
 
 
@@ -159,6 +161,18 @@ def test_learned_logits_resnet18_match_reference():
     argmax policy of our converted model gives the reference's outputs
     under the same policy, and all blocks are unlocked as in `test.py`."""
     assert run_argmax("adashare_resnet18") <= TOLERANCE
+
+
+def test_bgr_checkpoint_takes_rgb_input():
+    """By default conv1's input channels are reversed: our model on the
+    RGB image equals the reference on the BGR image it was fed."""
+    _, state, arrays = fixture("adashare_resnet18")
+    model, images = learned_model()
+    load_adashare(model, state)
+    ours = head_outputs(model, images[..., ::-1])
+    for i, task in enumerate(model.sharing.tasks):
+        reference = arrays[f"argmax_task{i + 1}"]
+        assert np.max(np.abs(ours[task] - reference)) <= TOLERANCE
 
 
 def test_logits_and_policy_values():

@@ -168,11 +168,12 @@ class _Taker:
         return value.astype(np.float32)
 
 
-def _assign(take, name, layer):
+def _assign(take, name, layer, flip_input=False):
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw, cin, cout = layer.kernel.shape
         kernel = take(f"{name}.weight", (cout, cin, kh, kw))
-        layer.kernel.assign(kernel.transpose(2, 3, 1, 0))
+        kernel = kernel.transpose(2, 3, 1, 0)
+        layer.kernel.assign(kernel[:, :, ::-1] if flip_input else kernel)
         if layer.use_bias:
             layer.bias.assign(take(f"{name}.bias", (cout,)))
         return
@@ -181,7 +182,7 @@ def _assign(take, name, layer):
         getattr(layer, ours).assign(take(f"{name}.{theirs}", size))
 
 
-def load_adashare(model, state_dict, strict=True):
+def load_adashare(model, state_dict, channel_order="bgr", strict=True):
     """Assigns a reference `MTL2` state dict to a built AdaShare model.
 
     With learned policies (`AdaShare(policy=None)`) the `task<i>_logits`
@@ -195,16 +196,26 @@ def load_adashare(model, state_dict, strict=True):
             with `hidden_channels=1024`), tasks in the reference's order.
         state_dict: `{name: array}`: a snapshot or `MTL2`'s state dict (see
             `adashare_state_dict`).
+        channel_order: `"bgr"` (the reference's input: `cv2.imread`
+            order, 0-255 minus the BGR mean (104.008, 116.669, 122.679) of
+            `dataloaders/nyu_v2_dataloader.py`) reverses `conv1`'s input
+            channels, so our model takes the same values in RGB order;
+            `"rgb"` keeps the file's order (inputs fed as the reference's).
         strict: raise on entries nothing used (other than
             `num_batches_tracked` and, with a fixed policy, the logits).
 
     Raises:
         ValueError: naming the first missing, mis-shaped or unused key.
     """
+    if channel_order not in ("rgb", "bgr"):
+        raise ValueError(
+            f"channel_order must be 'rgb' or 'bgr', not {channel_order!r}."
+        )
     state = adashare_state_dict(state_dict)
     take = _Taker(state)
     for name, layer in adashare_layers(model):
-        _assign(take, name, layer)
+        flip = name == "backbone.conv1" and channel_order == "bgr"
+        _assign(take, name, layer, flip)
     sharing = model.sharing
     keys = [f"task{t + 1}_logits" for t in range(len(sharing.tasks))]
     if sharing.learns_policy:
