@@ -69,6 +69,13 @@ CASES = {
         "out_dim": 3,
         "input_shape": [1, 3, 64, 96],
     },
+    "mtl_nas_supernet": {
+        "reference": "mtlnas",
+        "model": "GeneralizedMTLNASNet",
+        "seed": 20,
+        "out_dims": [4, 3],
+        "input_shape": [1, 3, 64, 96],
+    },
 }
 
 
@@ -175,10 +182,38 @@ def _adashare(case, root):
     return keys, aliases, outputs
 
 
+def _supernet(case):
+    """`GeneralizedMTLNASNet` over two `DeepLabLargeFOVBN16` with the
+    reference's VGG connectivity (`core/models/__init__.py`), evaluated
+    with the default `ARCH.HARD_EVAL` (edges with alpha > 0)."""
+    import torch
+    from core.config import cfg
+    from core.models import DeepLabLargeFOVBN16, GeneralizedMTLNASNet
+    from core.models import vgg_connectivity
+
+    cfg.defrost()
+    cfg.ARCH.SEARCHSPACE = "GeneralizedMTLNAS"
+    cfg.MODEL.BACKBONE = "VGG16_13_Stage"
+    nets = [DeepLabLargeFOVBN16(3, n, weights="") for n in case["out_dims"]]
+    net = GeneralizedMTLNASNet(
+        cfg, *nets, vgg_connectivity(), vgg_connectivity()
+    )
+    keys, aliases = _keys(net), _aliases(net)
+    _fill(net, keys, case["seed"])
+    x = torch.from_numpy(input_images(case["input_shape"], case["seed"]))
+    with torch.no_grad():
+        result = net(x)
+    outputs = {"input": x.numpy()}
+    outputs.update(out1=result.out1.numpy(), out2=result.out2.numpy())
+    return keys, aliases, outputs
+
+
 def _mtlnas(case, root):
     import torch
 
     sys.path.insert(0, root)
+    if case["model"] == "GeneralizedMTLNASNet":
+        return _supernet(case)
     from core.models import DeepLabLargeFOVBN, DeepLabLargeFOVBN16
 
     cls = {"DeepLabLargeFOVBN": DeepLabLargeFOVBN}

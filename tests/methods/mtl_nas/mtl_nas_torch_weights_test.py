@@ -20,10 +20,11 @@ import pathlib
 import numpy as np
 import pytest
 
-from tfmtl.methods.mtl_nas import NDDR
+from tfmtl.methods.mtl_nas import MTLNAS, NDDR
 from tfmtl.methods.mtl_nas.torch_weights import (
     load_branches,
     load_deeplab_vgg16,
+    load_mtl_nas,
     reference_layout,
 )
 from tfmtl.models.backbones import VGG16
@@ -202,3 +203,33 @@ def test_nddr_branches_from_single_task_nets():
         fc7, out = run(branch, model.heads[task], nhwc(arrays["input"]))
         assert np.max(np.abs(fc7 - nhwc(arrays["fc7"]))) <= TOLERANCE
         assert np.max(np.abs(out - nhwc(arrays["output"]))) <= TOLERANCE
+
+
+@pytest.mark.large
+def test_supernet_matches_reference():
+    """`GeneralizedMTLNASNet` (`core/models/supernet.py`, VGG connectivity,
+    hard evaluation: edges with alpha > 0) into our `MTLNAS` with hard
+    eval gates: branches, NDDR fusions, logits and fc8 heads."""
+    case, state, arrays = fixture("mtl_nas_supernet")
+    tasks = ("segmentation", "normals")
+    sharing = MTLNAS(
+        VGG16(deeplab_largefov=True, per_conv_blocks=True), tasks=tasks
+    )
+    heads = {
+        t: DenseHead(n, num_layers=0) for t, n in zip(tasks, case["out_dims"])
+    }
+    model = MultiTaskModel(sharing, heads)
+    images = nhwc(arrays["input"])
+    model(images, training=False)
+    checkpoint = {f"model_state_dict.{k}": v for k, v in state.items()}
+    checkpoint["optimizer_state_dict.state.0.momentum_buffer"] = np.zeros(1)
+    load_mtl_nas(model, checkpoint)
+    kept = np.asarray(sharing.alpha) > 0
+    assert 0 < kept.sum() < kept.size  # some edges on, some off
+    features = sharing(images, training=False)
+    diffs = []
+    for task, key in zip(tasks, ("out1", "out2")):
+        ours = np.asarray(model.heads[task](features[task], training=False))
+        diffs.append(float(np.max(np.abs(ours - nhwc(arrays[key])))))
+    print(f"supernet: max abs diff {diffs}")
+    assert max(diffs) <= TOLERANCE

@@ -172,6 +172,9 @@ def load_deeplab_vgg16(
         strict: raise on entries nothing used (besides
             `num_batches_tracked`).
 
+    Returns:
+        The set of the state dict's keys that were used.
+
     Raises:
         ValueError: naming the first missing, mis-shaped or unused key.
     """
@@ -211,6 +214,7 @@ def load_deeplab_vgg16(
             f"The {layout} state dict has {len(unused)} entries our VGG16 "
             f"does not use, the first {prefix + unused[0]!r}."
         )
+    return {prefix + k for k in take.used}
 
 
 def load_branches(model, state_dicts, prefixes=None, **kwargs):
@@ -240,3 +244,72 @@ def load_branches(model, state_dicts, prefixes=None, **kwargs):
     ):
         head = model.heads[task] if use_heads else None
         load_deeplab_vgg16(branch, state, head=head, prefix=prefix, **kwargs)
+
+
+def load_mtl_nas(model, state_dict, strict=True):
+    """Fills an `MTLNAS` model from a `GeneralizedMTLNASNet` state dict.
+
+    Name map (`core/models/supernet.py`, two tasks): `net<t>.*` is task
+    `t`'s `DeepLabLargeFOVBN16` (branch and fc8 head, see
+    `load_deeplab_vgg16`); `paths.net<t>_paths.<r>.conv` / `.bn` is the
+    `SingleSidedAsymmetricNDDR` of searched block `r`, whose input is the
+    own features then the other task's blocks `j` in ascending order (our
+    `NDDRFusion` order); `net<t>_alphas[r, j]` `[13, 13]` is the logit of
+    the edge from block `j` (our `alpha[t - 1, n]` of edge `(r, s, j)`);
+    `path_costs` is not needed. A training checkpoint `ckpt-<step>.pth`
+    (`tools/train_nas.py`: `{"model_state_dict": ..., optimizer, ...}`) is
+    reduced to its model.
+
+    Args:
+        model: built `MultiTaskModel` with `MTLNAS` sharing over
+            `VGG16(per_conv_blocks=True)` and `DenseHead(num_layers=0)`
+            heads, two tasks in the reference's order.
+        state_dict: `{name: array}`.
+        strict: raise on entries nothing used.
+
+    Raises:
+        ValueError: naming the first missing, mis-shaped or unused key.
+    """
+    state = dict(state_dict)
+    if any(k.startswith("model_state_dict.") for k in state):
+        state = _strip(state, "model_state_dict.")
+    if state and all(k.startswith("module.") for k in state):
+        state = _strip(state, "module.")
+    sharing = model.sharing
+    used = {"path_costs"}
+    for t, (task, branch) in enumerate(zip(sharing.tasks, sharing.branches)):
+        used |= load_deeplab_vgg16(
+            branch,
+            state,
+            head=model.heads[task],
+            prefix=f"net{t + 1}.",
+            strict=False,
+        )
+    take = _Taker(state)
+    blocks = list(sharing.searched_blocks)
+    alpha = np.zeros(tuple(sharing.alpha.shape), np.float32)
+    size = (len(blocks), len(blocks))
+    for t in range(len(sharing.tasks)):
+        logits = take(f"net{t + 1}_alphas", size)
+        for n, (i, _, j) in enumerate(sharing.edges[t]):
+            alpha[t, n] = logits[blocks.index(i), blocks.index(j)]
+        for r, i in enumerate(blocks):
+            fusion = sharing.fusions[t * len(blocks) + r]
+            name = f"paths.net{t + 1}_paths.{r}"
+            kernel = fusion.kernel
+            cin, cout = kernel.shape[2], kernel.shape[3]
+            value = take(f"{name}.conv.weight", (cout, cin, 1, 1))
+            kernel.assign(value.transpose(2, 3, 1, 0))
+            _assign_norm(take, f"{name}.bn", fusion.norm)
+    sharing.alpha.assign(alpha)
+    used |= take.used
+    unused = [
+        k
+        for k in state
+        if k not in used and not k.endswith("num_batches_tracked")
+    ]
+    if strict and unused:
+        raise ValueError(
+            f"The MTL-NAS state dict has {len(unused)} entries our model "
+            f"does not use, the first {unused[0]!r}."
+        )
