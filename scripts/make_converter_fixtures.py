@@ -76,6 +76,13 @@ CASES = {
         "out_dims": [4, 3],
         "input_shape": [1, 3, 64, 96],
     },
+    "nddr_net": {
+        "reference": "mtlnas",
+        "model": "NDDRNet",
+        "seed": 19,
+        "out_dims": [4, 3],
+        "input_shape": [1, 3, 64, 96],
+    },
 }
 
 
@@ -188,8 +195,11 @@ def _supernet(case):
     with the default `ARCH.HARD_EVAL` (edges with alpha > 0)."""
     import torch
     from core.config import cfg
-    from core.models import DeepLabLargeFOVBN16, GeneralizedMTLNASNet
-    from core.models import vgg_connectivity
+    from core.models import (
+        DeepLabLargeFOVBN16,
+        GeneralizedMTLNASNet,
+        vgg_connectivity,
+    )
 
     cfg.defrost()
     cfg.ARCH.SEARCHSPACE = "GeneralizedMTLNAS"
@@ -208,12 +218,35 @@ def _supernet(case):
     return keys, aliases, outputs
 
 
+def _nddr(case):
+    """`NDDRNet` (`core/models/nddr_net.py`) over two `DeepLabLargeFOVBN`:
+    an NDDR layer after each of the five VGG stages, no shortcut."""
+    import torch
+    from core.config import cfg
+    from core.models import DeepLabLargeFOVBN, NDDRNet
+
+    cfg.defrost()
+    cfg.ARCH.SEARCHSPACE = ""
+    nets = [DeepLabLargeFOVBN(3, n, weights="") for n in case["out_dims"]]
+    net = NDDRNet(cfg, *nets)
+    keys, aliases = _keys(net), _aliases(net)
+    _fill(net, keys, case["seed"])
+    x = torch.from_numpy(input_images(case["input_shape"], case["seed"]))
+    with torch.no_grad():
+        result = net(x)
+    outputs = {"input": x.numpy()}
+    outputs.update(out1=result.out1.numpy(), out2=result.out2.numpy())
+    return keys, aliases, outputs
+
+
 def _mtlnas(case, root):
     import torch
 
     sys.path.insert(0, root)
     if case["model"] == "GeneralizedMTLNASNet":
         return _supernet(case)
+    if case["model"] == "NDDRNet":
+        return _nddr(case)
     from core.models import DeepLabLargeFOVBN, DeepLabLargeFOVBN16
 
     cls = {"DeepLabLargeFOVBN": DeepLabLargeFOVBN}

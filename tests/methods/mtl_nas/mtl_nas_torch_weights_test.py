@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from tfmtl.methods.mtl_nas import MTLNAS, NDDR
+from tfmtl.methods.mtl_nas.torch_fusion_weights import load_mtl_nas, load_nddr
 from tfmtl.methods.mtl_nas.torch_weights import (
     load_branches,
     load_deeplab_vgg16,
-    load_mtl_nas,
     reference_layout,
 )
 from tfmtl.models.backbones import VGG16
@@ -205,6 +205,35 @@ def test_nddr_branches_from_single_task_nets():
         assert np.max(np.abs(out - nhwc(arrays["output"]))) <= TOLERANCE
 
 
+def compare_two(model, name, tasks):
+    """Max abs diff of both heads' outputs against `out1` / `out2`."""
+    arrays = fixture(name)[2]
+    features = model.sharing(nhwc(arrays["input"]), training=False)
+    diffs = []
+    for task, key in zip(tasks, ("out1", "out2")):
+        ours = np.asarray(model.heads[task](features[task], training=False))
+        diffs.append(float(np.max(np.abs(ours - nhwc(arrays[key])))))
+    print(f"{name}: max abs diff {diffs}")
+    return max(diffs)
+
+
+@pytest.mark.large
+def test_nddr_net_matches_reference():
+    """MTL-NAS's `NDDRNet` (`core/models/nddr_net.py`: two
+    `DeepLabLargeFOVBN`, an `NDDR` after each of the five stages) into our
+    `NDDR` sharing (fusion after each pool) with fc8 heads."""
+    case, state, arrays = fixture("nddr_net")
+    tasks = ("segmentation", "normals")
+    sharing = NDDR(VGG16(deeplab_largefov=True), tasks=tasks)
+    heads = {
+        t: DenseHead(n, num_layers=0) for t, n in zip(tasks, case["out_dims"])
+    }
+    model = MultiTaskModel(sharing, heads)
+    model(nhwc(arrays["input"]), training=False)
+    load_nddr(model, state)
+    assert compare_two(model, "nddr_net", tasks) <= TOLERANCE
+
+
 @pytest.mark.large
 def test_supernet_matches_reference():
     """`GeneralizedMTLNASNet` (`core/models/supernet.py`, VGG connectivity,
@@ -226,10 +255,4 @@ def test_supernet_matches_reference():
     load_mtl_nas(model, checkpoint)
     kept = np.asarray(sharing.alpha) > 0
     assert 0 < kept.sum() < kept.size  # some edges on, some off
-    features = sharing(images, training=False)
-    diffs = []
-    for task, key in zip(tasks, ("out1", "out2")):
-        ours = np.asarray(model.heads[task](features[task], training=False))
-        diffs.append(float(np.max(np.abs(ours - nhwc(arrays[key])))))
-    print(f"supernet: max abs diff {diffs}")
-    assert max(diffs) <= TOLERANCE
+    assert compare_two(model, "mtl_nas_supernet", tasks) <= TOLERANCE

@@ -82,7 +82,7 @@ def reference_names(layout):
     return names
 
 
-class _Taker:
+class StateDictTaker:
     """Reads named arrays, checking shapes; remembers what it used."""
 
     def __init__(self, state_dict):
@@ -123,7 +123,7 @@ class _Taker:
         return value.astype(np.float32)
 
 
-def _assign_conv(take, name, conv, flip_input=False):
+def assign_conv(take, name, conv, flip_input=False):
     kh, kw, cin, cout = conv.kernel.shape
     kernel = take(f"{name}.weight", (cout, cin, kh, kw)).transpose(2, 3, 1, 0)
     if flip_input:
@@ -136,13 +136,13 @@ def _assign_conv(take, name, conv, flip_input=False):
         conv.bias.assign(bias)
 
 
-def _assign_norm(take, name, norm):
+def assign_norm(take, name, norm):
     size = (int(norm.moving_mean.shape[0]),)
     for theirs, ours in _BN:
         getattr(norm, ours).assign(take(f"{name}.{theirs}", size))
 
 
-def _strip(state_dict, prefix):
+def strip_prefix(state_dict, prefix):
     if not prefix:
         return dict(state_dict)
     return {
@@ -182,26 +182,26 @@ def load_deeplab_vgg16(
         raise ValueError(
             f"channel_order must be 'rgb' or 'bgr', not {channel_order!r}."
         )
-    state = _strip(state_dict, prefix)
+    state = strip_prefix(state_dict, prefix)
     if not state:
         raise ValueError(f"The state dict has no key starting with {prefix!r}.")
     layout = reference_layout(state)
     units = vgg16_units(backbone)
     if "fc6" not in units:
         raise ValueError("MTL-NAS weights need VGG16(deeplab_largefov=True).")
-    take = _Taker(state)
+    take = StateDictTaker(state)
     for unit, (convs, norms) in reference_names(layout).items():
         conv, norm = units[unit]
         name = take.pick(convs, ("weight", "bias"))
         flip = unit == "conv1_1" and channel_order == "bgr"
-        _assign_conv(take, name, conv, flip)
-        _assign_norm(take, take.pick(norms, [t for t, _ in _BN]), norm)
+        assign_conv(take, name, conv, flip)
+        assign_norm(take, take.pick(norms, [t for t, _ in _BN]), norm)
     fc8 = f"head.{_HEADS[layout]['fc8']}"
     if head is not None:
         conv = getattr(head, "output_conv", head)
         if not isinstance(conv, keras.layers.Conv2D):
             raise ValueError("head must be a DenseHead or a Conv2D (fc8).")
-        _assign_conv(take, fc8, conv)
+        assign_conv(take, fc8, conv)
     else:
         take.used.update({f"{fc8}.weight", f"{fc8}.bias"})
     unused = [
@@ -244,72 +244,3 @@ def load_branches(model, state_dicts, prefixes=None, **kwargs):
     ):
         head = model.heads[task] if use_heads else None
         load_deeplab_vgg16(branch, state, head=head, prefix=prefix, **kwargs)
-
-
-def load_mtl_nas(model, state_dict, strict=True):
-    """Fills an `MTLNAS` model from a `GeneralizedMTLNASNet` state dict.
-
-    Name map (`core/models/supernet.py`, two tasks): `net<t>.*` is task
-    `t`'s `DeepLabLargeFOVBN16` (branch and fc8 head, see
-    `load_deeplab_vgg16`); `paths.net<t>_paths.<r>.conv` / `.bn` is the
-    `SingleSidedAsymmetricNDDR` of searched block `r`, whose input is the
-    own features then the other task's blocks `j` in ascending order (our
-    `NDDRFusion` order); `net<t>_alphas[r, j]` `[13, 13]` is the logit of
-    the edge from block `j` (our `alpha[t - 1, n]` of edge `(r, s, j)`);
-    `path_costs` is not needed. A training checkpoint `ckpt-<step>.pth`
-    (`tools/train_nas.py`: `{"model_state_dict": ..., optimizer, ...}`) is
-    reduced to its model.
-
-    Args:
-        model: built `MultiTaskModel` with `MTLNAS` sharing over
-            `VGG16(per_conv_blocks=True)` and `DenseHead(num_layers=0)`
-            heads, two tasks in the reference's order.
-        state_dict: `{name: array}`.
-        strict: raise on entries nothing used.
-
-    Raises:
-        ValueError: naming the first missing, mis-shaped or unused key.
-    """
-    state = dict(state_dict)
-    if any(k.startswith("model_state_dict.") for k in state):
-        state = _strip(state, "model_state_dict.")
-    if state and all(k.startswith("module.") for k in state):
-        state = _strip(state, "module.")
-    sharing = model.sharing
-    used = {"path_costs"}
-    for t, (task, branch) in enumerate(zip(sharing.tasks, sharing.branches)):
-        used |= load_deeplab_vgg16(
-            branch,
-            state,
-            head=model.heads[task],
-            prefix=f"net{t + 1}.",
-            strict=False,
-        )
-    take = _Taker(state)
-    blocks = list(sharing.searched_blocks)
-    alpha = np.zeros(tuple(sharing.alpha.shape), np.float32)
-    size = (len(blocks), len(blocks))
-    for t in range(len(sharing.tasks)):
-        logits = take(f"net{t + 1}_alphas", size)
-        for n, (i, _, j) in enumerate(sharing.edges[t]):
-            alpha[t, n] = logits[blocks.index(i), blocks.index(j)]
-        for r, i in enumerate(blocks):
-            fusion = sharing.fusions[t * len(blocks) + r]
-            name = f"paths.net{t + 1}_paths.{r}"
-            kernel = fusion.kernel
-            cin, cout = kernel.shape[2], kernel.shape[3]
-            value = take(f"{name}.conv.weight", (cout, cin, 1, 1))
-            kernel.assign(value.transpose(2, 3, 1, 0))
-            _assign_norm(take, f"{name}.bn", fusion.norm)
-    sharing.alpha.assign(alpha)
-    used |= take.used
-    unused = [
-        k
-        for k in state
-        if k not in used and not k.endswith("num_batches_tracked")
-    ]
-    if strict and unused:
-        raise ValueError(
-            f"The MTL-NAS state dict has {len(unused)} entries our model "
-            f"does not use, the first {unused[0]!r}."
-        )
