@@ -100,3 +100,25 @@ def test_celeba_pcgrad_baseline_is_the_colab_pcgrad_uw():
         True,
     )
     assert enabled is False
+
+
+def test_celeba_tag_records_the_colab_sources_per_epoch():
+    """google-research `tag/celeba/CelebA.ipynb`: its run cell sets
+    `FLAGS.order = 1` (`permute`: the tasks plus all tasks together) and
+    `train` keeps `gradient_metrics` per epoch."""
+    from tfmtl.methods.tag.affinity_recorder import AffinityRecorder
+
+    gin.clear_config()
+    gin.add_config_file_search_path(ROOT)
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, "gin_configs/tag/celeba_tag.gin")],
+            ["MODEL_DIR = '/unused'"],
+        )
+        recorder = gin.query_parameter("%ACTIONS")[-1].scoped_configurable_fn()
+    finally:
+        gin.clear_config()
+    assert isinstance(recorder, AffinityRecorder)
+    assert recorder.sources == "tasks_and_all"
+    assert recorder.steps_per_epoch == 636
+    assert recorder.lookahead == "optimizer"

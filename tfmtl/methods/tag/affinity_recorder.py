@@ -15,7 +15,10 @@ neither the real weights nor the BatchNorm moving statistics change. The
 averages over training are written to `model_dir/affinity.json` as
 `A[target][source]` (see `tfmtl.methods.tag.affinity_file`), drawn as a heatmap
 (TensorBoard and `affinity.png`) and logged per pair as
-`affinity/<target>/<source>`.
+`affinity/<target>/<source>`. Optional: combined lookahead sources (sets
+of tasks, the colab's `order`; `affinity_sources`) and the per-epoch
+history (`affinity_history`), also in the file and in TensorBoard
+(`affinity_epoch/<target>/<source>` at each epoch's last step).
 """
 
 import os
@@ -24,6 +27,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.methods.tag.affinity_file import save_affinity
+from tfmtl.methods.tag.affinity_history import AffinityHistory
+from tfmtl.methods.tag.affinity_sources import (
+    SOURCES,
+    source_name,
+    source_sets,
+)
 from tfmtl.trainers import summaries
 from tfmtl.trainers.actions import Action
 
@@ -48,6 +57,14 @@ class AffinityRecorder(Action):
             group and HOA pair runs of `tfmtl.methods.tag.groups` reuse the
             TAG configuration but are plain MTL runs, as in the paper
             (the colab's `fast_mtl` method trains groups without TAG).
+        sources: "tasks" (pairwise affinity only), "tasks_and_all" (also
+            a lookahead on the sum of all losses: the colab's `order=1`) or
+            "subsets" (every set of 2+ tasks: the colab's `order=-1`). Each
+            combined source costs one more forward pass per measurement.
+            `matrix()` stays pairwise; `source_matrix()` holds the rest.
+        steps_per_epoch: When set, also keep the per-epoch averages (as
+            the colab's `gradient_metrics`), written to the file's
+            `history` and to TensorBoard once each epoch is complete.
 
     Cost: with K tasks a measuring step adds K backward passes to the shared
     parameters and K forward passes, about K plain steps when the heads are
@@ -69,8 +86,15 @@ class AffinityRecorder(Action):
         write_every=100,
         filename="affinity.json",
         enabled=True,
+        sources="tasks",
+        steps_per_epoch=None,
     ):
         super().__init__(write_every, "train")
+        if sources not in SOURCES:
+            raise ValueError(f"sources must be one of {SOURCES}")
+        if steps_per_epoch is not None and int(steps_per_epoch) < 1:
+            raise ValueError("steps_per_epoch must be >= 1 or None")
+        self.sources, self.steps_per_epoch = sources, steps_per_epoch
         if lookahead not in LOOKAHEADS:
             raise ValueError(f"lookahead must be one of {LOOKAHEADS}")
         if kind not in ("tag", "cs"):
@@ -85,8 +109,20 @@ class AffinityRecorder(Action):
         """Creates the running sums (checkpointed) for the run's tasks."""
         self.tasks = tuple(context.task_names)
         k = len(self.tasks)
+        self.source_sets = source_sets(k, self.sources)
         self.total = tf.Variable(np.zeros((k, k)), trainable=False)
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+        extra = len(self.source_sets) - k
+        self.source_total = None
+        if extra:
+            self.source_total = tf.Variable(
+                np.zeros((k, extra)), trainable=False
+            )
+        self.history = None
+        if self.steps_per_epoch is not None and self.enabled:
+            self.history = AffinityHistory(
+                k, len(self.source_sets), self.steps_per_epoch
+            )
 
     def wants(self, plan, context):
         """Affinity is measured on steps that train every task."""
@@ -99,9 +135,10 @@ class AffinityRecorder(Action):
         Args:
             context: The step's `StepContext`.
 
-        Returns sums over replicas: `before` [K] and `after` [K_source,
-        K_target] losses (each replica holds its share of the global mean),
-        or `cosine` [K, K] (identical on replicas, pre-divided).
+        Returns sums over replicas: `before` [K] and `after` [S, K_target]
+        losses (each replica holds its share of the global mean), or
+        `cosine` [S, K] (identical on replicas, pre-divided); S sources,
+        the K single tasks first.
         """
         replica = tf.distribute.get_replica_context()
         replicas = replica.num_replicas_in_sync
@@ -117,14 +154,19 @@ class AffinityRecorder(Action):
             if replicas > 1:
                 g = replica.all_reduce("SUM", g)
             grads.append(g)
+        # A combined source steps along the gradient of its summed loss.
+        sources = list(grads) + [
+            [tf.add_n([grads[i][n] for i in members]) for n in range(len(g))]
+            for members in self.source_sets[len(grads) :]
+        ]
         if self.kind == "cs":
-            return {"cosine": _cosine(grads, shared) / replicas}
+            return {"cosine": _cosine(sources, grads, shared) / replicas}
         lr = context.learning_rate("weights")
         position = {id(v): i for i, v in enumerate(model.trainable_variables)}
         values = [v.value for v in model.trainable_variables]
         fixed = [v.value for v in model.non_trainable_variables]
         after = []
-        for g in grads:
+        for g in sources:
             looked = list(values)
             for v, d in zip(shared, g):
                 looked[position[id(v)]] = v.value + self._step(
@@ -169,12 +211,25 @@ class AffinityRecorder(Action):
             if self.divide_by_lr:
                 z = z / max(float(results["lr"]), 1e-12)
         # z is [source, target]; the file and sums are A[target][source].
-        self.total.assign_add(np.asarray(z, np.float64).T)
+        z = np.asarray(z, np.float64).T
+        k = len(self.tasks)
+        self.total.assign_add(z[:, :k])
+        if self.source_total is not None:
+            self.source_total.assign_add(z[:, k:])
+        if self.history is not None:
+            self.history.add(step, z)
         self.count.assign_add(1)
 
     def matrix(self):
         """The average affinity so far, `A[target][source]`."""
         return self.total.numpy() / max(int(self.count.numpy()), 1)
+
+    def source_matrix(self):
+        """Average `A[target][combined source]` [K, S - K] (None without
+        combined sources); `self.source_sets[K:]` names the columns."""
+        if self.source_total is None:
+            return None
+        return self.source_total.numpy() / max(int(self.count.numpy()), 1)
 
     def __call__(self, step, logs, context):
         if not self.enabled or not int(self.count.numpy()):
@@ -185,9 +240,19 @@ class AffinityRecorder(Action):
             for i, t in enumerate(self.tasks)
             for j, s in enumerate(self.tasks)
         }
+        k, extra = len(self.tasks), {}
+        if self.source_total is not None:
+            names = [
+                list(self.tasks[i] for i in m) for m in self.source_sets[k:]
+            ]
+            extra = {"sources": names, "source_matrix": self.source_matrix()}
+            values.update(self._scalars("affinity", self.source_matrix(), k))
         image = summaries.heatmap(matrix)
         context.writer.scalars("train", values, step)
         context.writer.images("train", {"affinity": image[None]}, step)
+        if self.history is not None:
+            self._write_epochs(step, context)
+            extra["history"] = self.history.to_json(k)
         if context.is_chief:
             path = os.path.join(context.model_dir, self.filename)
             save_affinity(
@@ -196,23 +261,63 @@ class AffinityRecorder(Action):
                 matrix.tolist(),
                 kind=self.kind,
                 steps=int(self.count.numpy()),
+                **extra,
             )
             summaries.save_png(os.path.splitext(path)[0] + ".png", image)
 
+    def _scalars(self, prefix, matrix, first_source):
+        """`{prefix/<target>/<source>: value}` for columns from
+        `first_source` on."""
+        sets = self.source_sets[first_source:]
+        return {
+            f"{prefix}/{t}/{source_name(self.tasks, members)}": matrix[i, j]
+            for i, t in enumerate(self.tasks)
+            for j, members in enumerate(sets)
+        }
+
+    def _write_epochs(self, step, context, final=False):
+        """TensorBoard: each complete epoch once, at its last step; at the
+        end of training also the partial last one."""
+        history, k = self.history, len(self.tasks)
+        spe = history.steps_per_epoch
+        for epoch, _, mean in history.epochs():
+            end = (epoch + 1) * spe
+            complete = step >= end
+            if epoch < int(history.written.numpy()) or not (complete or final):
+                continue
+            at = min(end, step)
+            values = self._scalars("affinity_epoch", mean, 0)
+            image = summaries.heatmap(mean[:, :k])
+            context.writer.scalars("train", values, at)
+            context.writer.images("train", {"affinity_epoch": image[None]}, at)
+            if complete:
+                history.written.assign(epoch + 1)
+
     def finalize(self, context):
         """Writes the final average at the end of training."""
+        if (
+            self.enabled
+            and int(self.count.numpy())
+            and self.history is not None
+        ):
+            self._write_epochs(context.step, context, final=True)
         self(context.step, {}, context)
 
 
-def _cosine(grads, shared):
-    """Cosine similarity of per-task gradients over kernels (rank > 1)."""
+def _cosine(sources, grads, shared):
+    """Cosine of each source's and each task's shared-parameter gradient,
+    over kernels (rank > 1), as the colab's `cosine_sim_train_step`:
+    [S, K]."""
     keep = [i for i, v in enumerate(shared) if len(v.shape) > 1]
-    flat = tf.stack(
-        [
-            tf.concat([tf.reshape(g[i], [-1]) for i in keep], axis=0)
-            for g in grads
-        ]
-    )
-    flat = tf.cast(flat, tf.float32)
-    unit = flat / tf.maximum(tf.norm(flat, axis=1, keepdims=True), 1e-12)
-    return tf.matmul(unit, unit, transpose_b=True)
+
+    def unit(gradients):
+        flat = tf.stack(
+            [
+                tf.concat([tf.reshape(g[i], [-1]) for i in keep], axis=0)
+                for g in gradients
+            ]
+        )
+        flat = tf.cast(flat, tf.float32)
+        return flat / tf.maximum(tf.norm(flat, axis=1, keepdims=True), 1e-12)
+
+    return tf.matmul(unit(sources), unit(grads), transpose_b=True)
