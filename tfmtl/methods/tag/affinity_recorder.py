@@ -21,19 +21,12 @@ history (`affinity_history`), also in the file and in TensorBoard
 (`affinity_epoch/<target>/<source>` at each epoch's last step).
 """
 
-import os
-
 import numpy as np
 import tensorflow as tf
 
-from tfmtl.methods.tag.affinity_file import save_affinity
+from tfmtl.methods.tag import affinity_output
 from tfmtl.methods.tag.affinity_history import AffinityHistory
-from tfmtl.methods.tag.affinity_sources import (
-    SOURCES,
-    source_name,
-    source_sets,
-)
-from tfmtl.trainers import summaries
+from tfmtl.methods.tag.affinity_sources import SOURCES, source_sets
 from tfmtl.trainers.actions import Action
 
 LOOKAHEADS = ("sgd", "optimizer")
@@ -69,8 +62,9 @@ class AffinityRecorder(Action):
     Cost: with K tasks a measuring step adds K backward passes to the shared
     parameters and K forward passes, about K plain steps when the heads are
     cheap (no exact shortcut exists: each source needs its own gradient and
-    its own looked-ahead forward). A run that measures every N steps then
-    costs about `1 + K / N` plain runs; `scripts/benchmark.py --suite=tag`
+    its own looked-ahead forward; `LastStageAffinityRecorder` is a cheaper,
+    restricted lookahead). A run that measures every N steps then costs
+    about `1 + K / N` plain runs; `scripts/benchmark.py --suite=tag`
     measures it. Measuring on part of each batch saves nothing: the
     estimate's noise grows as its cost falls, like measuring less often.
     """
@@ -234,64 +228,7 @@ class AffinityRecorder(Action):
     def __call__(self, step, logs, context):
         if not self.enabled or not int(self.count.numpy()):
             return
-        matrix = self.matrix()
-        values = {
-            f"affinity/{t}/{s}": matrix[i, j]
-            for i, t in enumerate(self.tasks)
-            for j, s in enumerate(self.tasks)
-        }
-        k, extra = len(self.tasks), {}
-        if self.source_total is not None:
-            names = [
-                list(self.tasks[i] for i in m) for m in self.source_sets[k:]
-            ]
-            extra = {"sources": names, "source_matrix": self.source_matrix()}
-            values.update(self._scalars("affinity", self.source_matrix(), k))
-        image = summaries.heatmap(matrix)
-        context.writer.scalars("train", values, step)
-        context.writer.images("train", {"affinity": image[None]}, step)
-        if self.history is not None:
-            self._write_epochs(step, context)
-            extra["history"] = self.history.to_json(k)
-        if context.is_chief:
-            path = os.path.join(context.model_dir, self.filename)
-            save_affinity(
-                path,
-                list(self.tasks),
-                matrix.tolist(),
-                kind=self.kind,
-                steps=int(self.count.numpy()),
-                **extra,
-            )
-            summaries.save_png(os.path.splitext(path)[0] + ".png", image)
-
-    def _scalars(self, prefix, matrix, first_source):
-        """`{prefix/<target>/<source>: value}` for columns from
-        `first_source` on."""
-        sets = self.source_sets[first_source:]
-        return {
-            f"{prefix}/{t}/{source_name(self.tasks, members)}": matrix[i, j]
-            for i, t in enumerate(self.tasks)
-            for j, members in enumerate(sets)
-        }
-
-    def _write_epochs(self, step, context, final=False):
-        """TensorBoard: each complete epoch once, at its last step; at the
-        end of training also the partial last one."""
-        history, k = self.history, len(self.tasks)
-        spe = history.steps_per_epoch
-        for epoch, _, mean in history.epochs():
-            end = (epoch + 1) * spe
-            complete = step >= end
-            if epoch < int(history.written.numpy()) or not (complete or final):
-                continue
-            at = min(end, step)
-            values = self._scalars("affinity_epoch", mean, 0)
-            image = summaries.heatmap(mean[:, :k])
-            context.writer.scalars("train", values, at)
-            context.writer.images("train", {"affinity_epoch": image[None]}, at)
-            if complete:
-                history.written.assign(epoch + 1)
+        affinity_output.write_affinity(self, step, context)
 
     def finalize(self, context):
         """Writes the final average at the end of training."""
@@ -300,7 +237,9 @@ class AffinityRecorder(Action):
             and int(self.count.numpy())
             and self.history is not None
         ):
-            self._write_epochs(context.step, context, final=True)
+            affinity_output.write_epochs(
+                self, context.step, context, final=True
+            )
         self(context.step, {}, context)
 
 
