@@ -11,6 +11,8 @@ import pytest
 import tensorflow as tf
 
 from tfmtl.data import make_dataset
+from tfmtl.methods.tag import select_groups
+from tfmtl.methods.tag.affinity_recorder import AffinityRecorder
 from tfmtl.methods.tag.last_stage_affinity_recorder import (
     LastStageAffinityRecorder,
 )
@@ -93,6 +95,54 @@ def test_last_stage_lookahead_matches_brute_force(tmp_path):
     )
 
 
+def _kendall_tau(a, b):
+    """Kendall's tau-a of two flat arrays (no scipy at test time)."""
+    n, score = len(a), 0.0
+    for i in range(n):
+        for j in range(i + 1, n):
+            score += np.sign(a[i] - a[j]) * np.sign(b[i] - b[j])
+    return score / (n * (n - 1) / 2)
+
+
+@pytest.mark.large
+def test_fast_mode_finds_the_planted_groups_as_exact(tmp_path):
+    """On the planted scenes (a0..a2 threshold one latent factor, b0..b2
+    another) the fast mode selects the same two groups as the exact one,
+    and ranks the off-diagonal affinities alike (Kendall tau >= 0.6)."""
+    tasks = ("attr_a0", "attr_a1", "attr_a2", "attr_b0", "attr_b1", "attr_b2")
+    matrices = {}
+    for name, cls in (
+        ("exact", AffinityRecorder),
+        ("fast", LastStageAffinityRecorder),
+    ):
+        recorder = cls(every_n_steps=5, write_every=1000)
+        problem = tiny_problem(
+            tasks=tasks,
+            image_size=24,
+            widths=(16, 32, 32, 32),
+            global_batch_size=32,
+            num_train=4096,
+            learning_rate=0.1,
+        )
+        controller = build_controller(
+            model_dir=str(tmp_path / name),
+            actions=[recorder],
+            summary_every=100,
+            checkpoint_every=1000,
+            **problem,
+        )
+        controller.train(300)
+        matrices[name] = recorder.matrix()
+        selection = select_groups(matrices[name], 2, tasks=list(tasks))
+        assert sorted(selection.groups) == [tasks[:3], tasks[3:]], (
+            name,
+            matrices[name],
+        )
+    off = ~np.eye(len(tasks), dtype=bool)
+    tau = _kendall_tau(matrices["exact"][off], matrices["fast"][off])
+    assert tau >= 0.6, (tau, matrices)
+
+
 def test_needs_a_backbone_of_blocks_and_kind_tag():
     import types
 
@@ -114,3 +164,24 @@ def test_needs_a_backbone_of_blocks_and_kind_tag():
         ["b3", "b4"],
     )
     assert LastStageAffinityRecorder(last_blocks=1).split(model)[1] == ["b4"]
+
+
+def test_fast_synthetic_config_swaps_the_recorder():
+    import os
+
+    import gin
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
+    gin.clear_config()
+    gin.add_config_file_search_path(root)
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(root, "gin_configs/tag/synthetic_tag_fast.gin")],
+            ["MODEL_DIR = '/unused'"],
+        )
+        (action,) = gin.query_parameter("%ACTIONS")
+        recorder = action.scoped_configurable_fn()
+    finally:
+        gin.clear_config()
+    assert isinstance(recorder, LastStageAffinityRecorder)
+    assert recorder.probe_every_n_steps == 5 and recorder.lookahead == "sgd"
