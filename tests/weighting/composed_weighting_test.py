@@ -159,3 +159,8 @@ def test_names_validation_and_config():
         ComposedWeighting("pcgrad", "pcgrad")
     with pytest.raises(ValueError, match="gramian=None"):
         layer(tf.ones([2]))
+    assert get("composed", gradients="representation").needs_gramian == (
+        "representation"
+    )
+    with pytest.raises(ValueError, match="does not match"):
+        ComposedWeighting("uw", PCGrad(), gradients="representation")

@@ -13,12 +13,12 @@ import tensorflow as tf
 from tfmtl.weighting.weighting import Weighting
 
 
-def _resolve(value, what):
+def _resolve(value, what, **kwargs):
     """A weighting layer from a layer, a class/factory or a registry name."""
     if isinstance(value, str):
         from tfmtl import weighting  # the registry imports this module
 
-        return weighting.get(value)
+        return weighting.get(value, **kwargs)
     if isinstance(value, dict):
         return keras.saving.deserialize_keras_object(value)
     if isinstance(value, Weighting):
@@ -59,6 +59,9 @@ class ComposedWeighting(Weighting):
             ``d`` is its local derivative at the current losses.
         gradient_weighting: the gradient method (a `GramianWeighting`, a
             factory or a name; default ``"pcgrad"``).
+        gradients: optional Gramian source (``"parameters"`` or
+            ``"representation"``) for a ``gradient_weighting`` given by
+            name; for a layer it must match the layer's.
         **kwargs: forwarded to `Weighting`.
 
     Call arguments:
@@ -81,13 +84,33 @@ class ComposedWeighting(Weighting):
         baseline); Yu et al., NeurIPS 2020; Kendall et al., CVPR 2018.
     """
 
-    def __init__(self, loss_weighting="uw", gradient_weighting="pcgrad", **kw):
+    # Class-level values are the default composition's (UW + PCGrad, whose
+    # order is random); instances set both from their parts.
+    needs_gramian = "parameters"
+    deterministic = False
+
+    def __init__(
+        self,
+        loss_weighting="uw",
+        gradient_weighting="pcgrad",
+        gradients=None,
+        **kw,
+    ):
         kw.setdefault("autocast", False)  # keep a float64 Gramian's precision
         super().__init__(**kw)
         self.loss_weighting = _resolve(loss_weighting, "loss_weighting")
+        by_name = isinstance(gradient_weighting, str) and gradients
         self.gradient_weighting = _resolve(
-            gradient_weighting, "gradient_weighting"
+            gradient_weighting,
+            "gradient_weighting",
+            **({"gradients": gradients} if by_name else {}),
         )
+        own = getattr(self.gradient_weighting, "gradients", None)
+        if gradients is not None and own != gradients:
+            raise ValueError(
+                f"gradients={gradients!r} does not match the gradient "
+                f"weighting's {own!r}."
+            )
         needs = getattr(self.gradient_weighting, "needs_gramian", None)
         if needs is None:
             raise ValueError(
