@@ -18,6 +18,12 @@ class AffinityHistory(tf.Module):
     grow with the epochs and are saved with the run's checkpoint, so a
     resumed run continues the history.
 
+    # compat: when early stopping fires, the colab drops the last
+    # EARLY_STOP - 1 = 10 epochs from `gradient_metrics` (it keeps the
+    # epochs up to the best one); here every measured epoch is kept and
+    # the epochs are numbered, so a reader can cut at the best step
+    # (`best_results.json`).
+
     Args:
         num_targets: K, the tasks whose loss is measured.
         num_sources: S, the lookahead sources (K single tasks first).
