@@ -98,6 +98,7 @@ def test_layer_contract(name, tmp_path):
 WEIGHTING_COUNTS = {
     "aligned_mtl": (0, 2),
     "cagrad": (0, 2),
+    "composed": (1, 6),  # its state, UW's and PCGrad's
     "config": (0, 2),
     "db_mtl": (0, 3),
     "dualproj": (0, 2),

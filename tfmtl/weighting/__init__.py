@@ -7,6 +7,7 @@ derive from `GramianWeighting` (``gramian_weighting.py``).
 
 from tfmtl.weighting.aligned_mtl import AlignedMTL
 from tfmtl.weighting.cagrad import CAGrad
+from tfmtl.weighting.composed_weighting import ComposedWeighting
 from tfmtl.weighting.config import ConFIG
 from tfmtl.weighting.db_mtl import DBMTL
 from tfmtl.weighting.dual_proj import DualProj
@@ -60,6 +61,7 @@ ALL = {
     "excess_mtl": ExcessMTL,
     "sdmgrad": SDMGrad,
     "gls": GLS,
+    "composed": ComposedWeighting,
 }
 
 
@@ -85,6 +87,7 @@ __all__ = [
     "ALL",
     "AlignedMTL",
     "CAGrad",
+    "ComposedWeighting",
     "ConFIG",
     "DBMTL",
     "DWA",

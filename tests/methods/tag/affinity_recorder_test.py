@@ -199,3 +199,129 @@ def test_disabled_recorder_measures_nothing():
     assert due_probes([on, off], 1, plan, context) == (on,)
     off.count.assign(1)
     off(1, {}, context)  # would need a writer if it wrote anything
+
+
+@pytest.mark.large
+def test_combined_sources_match_brute_force(tmp_path):
+    """Issue #15 item 20: google-research `tag/celeba/CelebA.ipynb`,
+    `train_step` looks ahead on `tape.gradient(task_permutations[combined],
+    shared)` for every combined task of `permute(losses)`; the gradient of a
+    summed loss is the sum of the tasks' gradients. Brute force: each
+    task's gradient from a fresh tape, the float64 sum over the source's
+    tasks, the weights assigned, the losses recomputed; gains in float64."""
+    recorder = AffinityRecorder(every_n_steps=2, sources="subsets")
+    controller = _controller(tmp_path, recorder)
+    controller.train(1)
+    model = controller.model
+    weights = _snapshot(model.weights)
+    controller.train(2)
+    results = recorder.last_results
+    _restore(model.weights, weights)
+    dataset = make_dataset(
+        controller.streams.data, "train", TASKS, 8, shuffle=True, seed=0
+    )
+    batch = list(dataset.take(2))[1]
+    shared = model.sharing.shared_variables()
+    lr = float(np.asarray(controller.optimizers["weights"].learning_rate))
+
+    def losses():
+        out = model(batch["image"], training=True)
+        tasks = controller.trainer.tasks
+        return np.array(
+            [
+                float(tf.reduce_mean(tasks[t].loss(batch["labels"][t], out[t])))
+                for t in TASKS
+            ],
+            np.float64,
+        )
+
+    saved = _snapshot(model.weights)
+    before = losses()
+    grads = []
+    for task in TASKS:
+        _restore(model.weights, saved)
+        with tf.GradientTape() as tape:
+            out = model(batch["image"], training=True)
+            loss = tf.reduce_mean(
+                controller.trainer.tasks[task].loss(
+                    batch["labels"][task], out[task]
+                )
+            )
+        grads.append(
+            [np.asarray(g, np.float64) for g in tape.gradient(loss, shared)]
+        )
+    after = []
+    for members in recorder.source_sets:
+        _restore(model.weights, saved)
+        for n, v in enumerate(shared):
+            step = -lr * sum(grads[i][n] for i in members)
+            v.assign((np.asarray(v, np.float64) + step).astype(np.float32))
+        after.append(losses())
+    _restore(model.weights, saved)
+    after = np.stack(after)
+    assert after.shape == (7, 3)
+    np.testing.assert_allclose(results["after"], after, rtol=2e-4, atol=1e-6)
+    gains = (1.0 - after / before[None]) / lr  # [source, target]
+    np.testing.assert_allclose(
+        recorder.matrix(), gains[:3].T, rtol=2e-3, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        recorder.source_matrix(), gains[3:].T, rtol=2e-3, atol=1e-5
+    )
+    # The all-tasks source is not the sum of the single-task gains.
+    assert not np.allclose(gains[6], gains[:3].sum(0), rtol=1e-2)
+
+
+@pytest.mark.large
+def test_epoch_history_in_file_tensorboard_and_checkpoint(tmp_path):
+    """Per-epoch affinity (the colab's `gradient_metrics`, one mean per
+    epoch): with 2 steps per epoch and 5 steps, epochs 0, 1 and the partial
+    2 reach the file and TensorBoard; a resumed run keeps the history."""
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    seen = []
+
+    class Capturing(AffinityRecorder):
+        def record(self, step, results, context):
+            seen.append((step, dict(results)))
+            super().record(step, results, context)
+
+    recorder = Capturing(every_n_steps=1, write_every=2, steps_per_epoch=2)
+    controller = _controller(tmp_path, recorder)
+    controller.train(5)
+    gains = np.stack(
+        [
+            (1.0 - r["after"] / np.maximum(r["before"], 1e-12)[None])
+            / np.float64(r["lr"])
+            for _, r in seen
+        ]
+    )  # [step, source, target]
+    assert [s for s, _ in seen] == [1, 2, 3, 4, 5]
+    _, _, meta = load_affinity(os.path.join(tmp_path, "affinity.json"))
+    history = meta["history"]
+    assert history["epochs"] == [0, 1, 2]
+    assert history["measurements"] == [2, 2, 1]
+    for e, (lo, hi) in enumerate([(0, 2), (2, 4), (4, 5)]):
+        np.testing.assert_allclose(
+            history["matrices"][e], gains[lo:hi].mean(0).T, rtol=1e-6
+        )
+    acc = ea.EventAccumulator(
+        os.path.join(tmp_path, "train"), size_guidance={ea.TENSORS: 0}
+    )
+    acc.Reload()
+    events = acc.Tensors(f"affinity_epoch/{TASKS[1]}/{TASKS[0]}")
+    assert [e.step for e in events] == [2, 4, 5]
+    want = gains[:, 0, 1]  # source TASKS[0], target TASKS[1]
+    got = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
+    np.testing.assert_allclose(
+        got, [want[:2].mean(), want[2:4].mean(), want[4]], rtol=1e-5
+    )
+    again = AffinityRecorder(every_n_steps=1, steps_per_epoch=2)
+    resumed = _controller(tmp_path, again)
+    resumed.restore()
+    assert [(e, n) for e, n, _ in again.history.epochs()] == [
+        (0, 2),
+        (1, 2),
+        (2, 1),
+    ]
+    assert int(again.history.written.numpy()) == 2

@@ -64,3 +64,61 @@ def test_celeba_uw_baseline_is_the_colab_clamped_uw():
         "clip": (0.01, 10.0),
     }
     assert enabled is False
+
+
+def test_celeba_pcgrad_baseline_is_the_colab_pcgrad_uw():
+    """google-research `tag/celeba/CelebA.ipynb`, `train_pcgrad_step`: the
+    PCGrad baseline scales each loss by the clamped UW weight and projects
+    the scaled trunk gradients in task order, self included (the float64
+    check of the update is in tests/weighting/composed_weighting_test.py);
+    no lookahead recorder."""
+    from tfmtl import weighting
+
+    gin.clear_config()
+    gin.add_config_file_search_path(ROOT)
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, "gin_configs/tag/celeba_pcgrad_uw.gin")],
+            ["MODEL_DIR = '/unused'"],
+        )
+        layer = gin.query_parameter("%WEIGHTING").scoped_configurable_fn()
+        enabled = gin.query_parameter("%AFFINITY_ENABLED")
+    finally:
+        gin.clear_config()
+    assert isinstance(layer, weighting.ComposedWeighting)
+    uw, pc = layer.loss_weighting, layer.gradient_weighting
+    assert isinstance(uw, weighting.UncertaintyWeighting)
+    assert (uw.initial_log_variance, uw.weight_exponent, uw.clip) == (
+        1.0,
+        2.0,
+        (0.01, 10.0),
+    )
+    assert isinstance(pc, weighting.PCGrad)
+    assert (pc.gradients, pc.shuffle, pc.include_self) == (
+        "parameters",
+        False,
+        True,
+    )
+    assert enabled is False
+
+
+def test_celeba_tag_records_the_colab_sources_per_epoch():
+    """google-research `tag/celeba/CelebA.ipynb`: its run cell sets
+    `FLAGS.order = 1` (`permute`: the tasks plus all tasks together) and
+    `train` keeps `gradient_metrics` per epoch."""
+    from tfmtl.methods.tag.affinity_recorder import AffinityRecorder
+
+    gin.clear_config()
+    gin.add_config_file_search_path(ROOT)
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, "gin_configs/tag/celeba_tag.gin")],
+            ["MODEL_DIR = '/unused'"],
+        )
+        recorder = gin.query_parameter("%ACTIONS")[-1].scoped_configurable_fn()
+    finally:
+        gin.clear_config()
+    assert isinstance(recorder, AffinityRecorder)
+    assert recorder.sources == "tasks_and_all"
+    assert recorder.steps_per_epoch == 636
+    assert recorder.lookahead == "optimizer"

@@ -226,6 +226,10 @@ def test_celeba_tag_config_runs_on_mock_data(tmp_path):
     tasks, matrix, meta = load_affinity(os.path.join(tmp_path, "affinity.json"))
     assert len(tasks) == 9 and meta["steps"] == 2
     assert np.all(np.isfinite(matrix))
+    # The colab's order=1 source (all tasks) and one history entry per epoch.
+    assert meta["sources"] == [tuple(tasks)]
+    assert meta["source_matrix"].shape == (9, 1)
+    assert meta["history"]["epochs"] == [0, 1]
     # The best epoch's weights are scored on the test split (item 18).
     with open(os.path.join(tmp_path, "best_results.json")) as f:
         best = json.load(f)

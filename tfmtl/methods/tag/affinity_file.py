@@ -7,7 +7,12 @@ Taskonomy patch `tag/taskonomy/tag.patch`, which stores `T[target][source]`):
      "orientation": "A[target][source]: ...",
      "kind": "tag" | "cs" | "hoa",
      "steps": <int, optional>,
-     "matrix": [[...], ...]}
+     "matrix": [[...], ...],
+     "sources": [["a", "b"], ...],          (optional: combined sources)
+     "source_matrix": [[...], ...],          ([target][combined source])
+     "history": {"steps_per_epoch": N,       (optional: per-epoch means)
+                 "epochs": [0, 1, ...], "measurements": [...],
+                 "matrices": [[[...]]], "source_matrices": [[[...]]]}}
 
 Plain Python, so the trainer can write it to a local `model_dir` and
 `select_groups` can read it without TensorFlow.
@@ -68,7 +73,76 @@ def _validate(tasks, matrix, kind):
     return [str(t) for t in tasks], rows
 
 
-def save_affinity(path, tasks, matrix, *, kind="tag", steps=None):
+def _validate_rows(rows, n_rows, n_cols, what):
+    """Finite float rows of an `[n_rows, n_cols]` nested sequence."""
+    rows = rows.tolist() if hasattr(rows, "tolist") else rows
+    try:
+        rows = [list(row) for row in rows]
+    except TypeError as e:
+        raise ValueError(f"{what} is not a list of rows: {e}") from e
+    if len(rows) != n_rows or any(len(row) != n_cols for row in rows):
+        raise ValueError(f"{what} must be {n_rows}x{n_cols}")
+    if not all(_is_number(v) and math.isfinite(v) for r in rows for v in r):
+        raise ValueError(f"{what} entries must be finite numbers")
+    return [[float(v) for v in row] for row in rows]
+
+
+def _validate_sources(tasks, sources):
+    """Combined sources: lists of two or more distinct known task names."""
+    out = []
+    for source in sources:
+        members = [str(t) for t in source]
+        if len(members) < 2 or len(set(members)) != len(members):
+            raise ValueError(f"a combined source needs 2+ tasks: {source}")
+        if not set(members) <= set(tasks):
+            raise ValueError(f"source {source} names unknown tasks")
+        out.append(members)
+    return out
+
+
+def _validate_extras(tasks, sources, source_matrix, history):
+    """The optional `sources`, `source_matrix` and `history` entries."""
+    n, extras = len(tasks), {}
+    sources = _validate_sources(tasks, sources or [])
+    if sources or source_matrix is not None:
+        extras["sources"] = sources
+        extras["source_matrix"] = _validate_rows(
+            source_matrix, n, len(sources), "source_matrix"
+        )
+    if history is not None:
+        epochs = [int(e) for e in history["epochs"]]
+        if epochs != sorted(set(epochs)) or any(e < 0 for e in epochs):
+            raise ValueError(f"history epochs must increase: {epochs}")
+        out = {
+            "steps_per_epoch": int(history["steps_per_epoch"]),
+            "epochs": epochs,
+            "measurements": [int(m) for m in history["measurements"]],
+        }
+        keys = [("matrices", n)]
+        if sources:
+            keys.append(("source_matrices", len(sources)))
+        for key, cols in keys:
+            if len(history[key]) != len(epochs):
+                raise ValueError(f"history {key} must have one per epoch")
+            out[key] = [
+                _validate_rows(m, n, cols, f"history {key}")
+                for m in history[key]
+            ]
+        extras["history"] = out
+    return extras
+
+
+def save_affinity(
+    path,
+    tasks,
+    matrix,
+    *,
+    kind="tag",
+    steps=None,
+    sources=None,
+    source_matrix=None,
+    history=None,
+):
     """Writes an affinity matrix atomically (temporary file, then rename).
 
     Args:
@@ -78,6 +152,10 @@ def save_affinity(path, tasks, matrix, *, kind="tag", steps=None):
         kind: `"tag"` (lookahead affinity), `"cs"` (gradient cosine) or
             `"hoa"` (pairwise validation errors or losses).
         steps: optional number of steps the matrix aggregates.
+        sources: optional combined lookahead sources, lists of 2+ task
+            names (see `affinity_sources`).
+        source_matrix: `[n, len(sources)]`, `A[target][combined source]`.
+        history: optional per-epoch means (`AffinityHistory.to_json`).
 
     Raises:
         ValueError: on a malformed matrix or task list.
@@ -92,6 +170,7 @@ def save_affinity(path, tasks, matrix, *, kind="tag", steps=None):
     }
     if steps is not None:
         content["steps"] = int(steps)
+    content.update(_validate_extras(tasks, sources, source_matrix, history))
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
@@ -116,8 +195,10 @@ def load_affinity(path):
 
     Returns:
         `(tasks, matrix, meta)`: a tuple of names, a float64 `[n, n]` array
-        `A[target][source]`, and a dict with `kind`, `orientation` and
-        `steps` (None when absent).
+        `A[target][source]`, and a dict with `kind`, `orientation`,
+        `steps` (None when absent), `sources` (list of name tuples),
+        `source_matrix` (float64 `[n, len(sources)]` or None) and
+        `history` (None, or the file's entry with float64 arrays).
 
     Raises:
         OSError: when the file cannot be read.
@@ -144,6 +225,26 @@ def load_affinity(path):
         tasks, rows = _validate(content["tasks"], content["matrix"], kind)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
+    try:
+        extras = _validate_extras(
+            tasks,
+            content.get("sources"),
+            content.get("source_matrix"),
+            content.get("history"),
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: bad sources or history ({e})") from e
     meta = {"kind": kind, "orientation": orientation}
     meta["steps"] = content.get("steps")
+    meta["sources"] = [tuple(s) for s in extras.get("sources", [])]
+    meta["source_matrix"] = None
+    if "source_matrix" in extras:
+        meta["source_matrix"] = np.asarray(extras["source_matrix"], np.float64)
+    meta["history"] = extras.get("history")
+    if meta["history"] is not None:
+        for key in ("matrices", "source_matrices"):
+            if key in meta["history"]:
+                meta["history"][key] = np.asarray(
+                    meta["history"][key], np.float64
+                )
     return tuple(tasks), np.asarray(rows, dtype=np.float64), meta

@@ -15,16 +15,18 @@ neither the real weights nor the BatchNorm moving statistics change. The
 averages over training are written to `model_dir/affinity.json` as
 `A[target][source]` (see `tfmtl.methods.tag.affinity_file`), drawn as a heatmap
 (TensorBoard and `affinity.png`) and logged per pair as
-`affinity/<target>/<source>`.
+`affinity/<target>/<source>`. Optional: combined lookahead sources (sets
+of tasks, the colab's `order`; `affinity_sources`) and the per-epoch
+history (`affinity_history`), also in the file and in TensorBoard
+(`affinity_epoch/<target>/<source>` at each epoch's last step).
 """
-
-import os
 
 import numpy as np
 import tensorflow as tf
 
-from tfmtl.methods.tag.affinity_file import save_affinity
-from tfmtl.trainers import summaries
+from tfmtl.methods.tag import affinity_output
+from tfmtl.methods.tag.affinity_history import AffinityHistory
+from tfmtl.methods.tag.affinity_sources import SOURCES, source_sets
 from tfmtl.trainers.actions import Action
 
 LOOKAHEADS = ("sgd", "optimizer")
@@ -48,12 +50,21 @@ class AffinityRecorder(Action):
             group and HOA pair runs of `tfmtl.methods.tag.groups` reuse the
             TAG configuration but are plain MTL runs, as in the paper
             (the colab's `fast_mtl` method trains groups without TAG).
+        sources: "tasks" (pairwise affinity only), "tasks_and_all" (also
+            a lookahead on the sum of all losses: the colab's `order=1`) or
+            "subsets" (every set of 2+ tasks: the colab's `order=-1`). Each
+            combined source costs one more forward pass per measurement.
+            `matrix()` stays pairwise; `source_matrix()` holds the rest.
+        steps_per_epoch: When set, also keep the per-epoch averages (as
+            the colab's `gradient_metrics`), written to the file's
+            `history` and to TensorBoard once each epoch is complete.
 
     Cost: with K tasks a measuring step adds K backward passes to the shared
     parameters and K forward passes, about K plain steps when the heads are
     cheap (no exact shortcut exists: each source needs its own gradient and
-    its own looked-ahead forward). A run that measures every N steps then
-    costs about `1 + K / N` plain runs; `scripts/benchmark.py --suite=tag`
+    its own looked-ahead forward; `LastStageAffinityRecorder` is a cheaper,
+    restricted lookahead). A run that measures every N steps then costs
+    about `1 + K / N` plain runs; `scripts/benchmark.py --suite=tag`
     measures it. Measuring on part of each batch saves nothing: the
     estimate's noise grows as its cost falls, like measuring less often.
     """
@@ -69,8 +80,15 @@ class AffinityRecorder(Action):
         write_every=100,
         filename="affinity.json",
         enabled=True,
+        sources="tasks",
+        steps_per_epoch=None,
     ):
         super().__init__(write_every, "train")
+        if sources not in SOURCES:
+            raise ValueError(f"sources must be one of {SOURCES}")
+        if steps_per_epoch is not None and int(steps_per_epoch) < 1:
+            raise ValueError("steps_per_epoch must be >= 1 or None")
+        self.sources, self.steps_per_epoch = sources, steps_per_epoch
         if lookahead not in LOOKAHEADS:
             raise ValueError(f"lookahead must be one of {LOOKAHEADS}")
         if kind not in ("tag", "cs"):
@@ -85,8 +103,20 @@ class AffinityRecorder(Action):
         """Creates the running sums (checkpointed) for the run's tasks."""
         self.tasks = tuple(context.task_names)
         k = len(self.tasks)
+        self.source_sets = source_sets(k, self.sources)
         self.total = tf.Variable(np.zeros((k, k)), trainable=False)
         self.count = tf.Variable(0, dtype=tf.int64, trainable=False)
+        extra = len(self.source_sets) - k
+        self.source_total = None
+        if extra:
+            self.source_total = tf.Variable(
+                np.zeros((k, extra)), trainable=False
+            )
+        self.history = None
+        if self.steps_per_epoch is not None and self.enabled:
+            self.history = AffinityHistory(
+                k, len(self.source_sets), self.steps_per_epoch
+            )
 
     def wants(self, plan, context):
         """Affinity is measured on steps that train every task."""
@@ -99,9 +129,10 @@ class AffinityRecorder(Action):
         Args:
             context: The step's `StepContext`.
 
-        Returns sums over replicas: `before` [K] and `after` [K_source,
-        K_target] losses (each replica holds its share of the global mean),
-        or `cosine` [K, K] (identical on replicas, pre-divided).
+        Returns sums over replicas: `before` [K] and `after` [S, K_target]
+        losses (each replica holds its share of the global mean), or
+        `cosine` [S, K] (identical on replicas, pre-divided); S sources,
+        the K single tasks first.
         """
         replica = tf.distribute.get_replica_context()
         replicas = replica.num_replicas_in_sync
@@ -117,14 +148,19 @@ class AffinityRecorder(Action):
             if replicas > 1:
                 g = replica.all_reduce("SUM", g)
             grads.append(g)
+        # A combined source steps along the gradient of its summed loss.
+        sources = list(grads) + [
+            [tf.add_n([grads[i][n] for i in members]) for n in range(len(g))]
+            for members in self.source_sets[len(grads) :]
+        ]
         if self.kind == "cs":
-            return {"cosine": _cosine(grads, shared) / replicas}
+            return {"cosine": _cosine(sources, grads, shared) / replicas}
         lr = context.learning_rate("weights")
         position = {id(v): i for i, v in enumerate(model.trainable_variables)}
         values = [v.value for v in model.trainable_variables]
         fixed = [v.value for v in model.non_trainable_variables]
         after = []
-        for g in grads:
+        for g in sources:
             looked = list(values)
             for v, d in zip(shared, g):
                 looked[position[id(v)]] = v.value + self._step(
@@ -169,50 +205,58 @@ class AffinityRecorder(Action):
             if self.divide_by_lr:
                 z = z / max(float(results["lr"]), 1e-12)
         # z is [source, target]; the file and sums are A[target][source].
-        self.total.assign_add(np.asarray(z, np.float64).T)
+        z = np.asarray(z, np.float64).T
+        k = len(self.tasks)
+        self.total.assign_add(z[:, :k])
+        if self.source_total is not None:
+            self.source_total.assign_add(z[:, k:])
+        if self.history is not None:
+            self.history.add(step, z)
         self.count.assign_add(1)
 
     def matrix(self):
         """The average affinity so far, `A[target][source]`."""
         return self.total.numpy() / max(int(self.count.numpy()), 1)
 
+    def source_matrix(self):
+        """Average `A[target][combined source]` [K, S - K] (None without
+        combined sources); `self.source_sets[K:]` names the columns."""
+        if self.source_total is None:
+            return None
+        return self.source_total.numpy() / max(int(self.count.numpy()), 1)
+
     def __call__(self, step, logs, context):
         if not self.enabled or not int(self.count.numpy()):
             return
-        matrix = self.matrix()
-        values = {
-            f"affinity/{t}/{s}": matrix[i, j]
-            for i, t in enumerate(self.tasks)
-            for j, s in enumerate(self.tasks)
-        }
-        image = summaries.heatmap(matrix)
-        context.writer.scalars("train", values, step)
-        context.writer.images("train", {"affinity": image[None]}, step)
-        if context.is_chief:
-            path = os.path.join(context.model_dir, self.filename)
-            save_affinity(
-                path,
-                list(self.tasks),
-                matrix.tolist(),
-                kind=self.kind,
-                steps=int(self.count.numpy()),
-            )
-            summaries.save_png(os.path.splitext(path)[0] + ".png", image)
+        affinity_output.write_affinity(self, step, context)
 
     def finalize(self, context):
         """Writes the final average at the end of training."""
+        if (
+            self.enabled
+            and int(self.count.numpy())
+            and self.history is not None
+        ):
+            affinity_output.write_epochs(
+                self, context.step, context, final=True
+            )
         self(context.step, {}, context)
 
 
-def _cosine(grads, shared):
-    """Cosine similarity of per-task gradients over kernels (rank > 1)."""
+def _cosine(sources, grads, shared):
+    """Cosine of each source's and each task's shared-parameter gradient,
+    over kernels (rank > 1), as the colab's `cosine_sim_train_step`:
+    [S, K]."""
     keep = [i for i, v in enumerate(shared) if len(v.shape) > 1]
-    flat = tf.stack(
-        [
-            tf.concat([tf.reshape(g[i], [-1]) for i in keep], axis=0)
-            for g in grads
-        ]
-    )
-    flat = tf.cast(flat, tf.float32)
-    unit = flat / tf.maximum(tf.norm(flat, axis=1, keepdims=True), 1e-12)
-    return tf.matmul(unit, unit, transpose_b=True)
+
+    def unit(gradients):
+        flat = tf.stack(
+            [
+                tf.concat([tf.reshape(g[i], [-1]) for i in keep], axis=0)
+                for g in gradients
+            ]
+        )
+        flat = tf.cast(flat, tf.float32)
+        return flat / tf.maximum(tf.norm(flat, axis=1, keepdims=True), 1e-12)
+
+    return tf.matmul(unit(sources), unit(grads), transpose_b=True)

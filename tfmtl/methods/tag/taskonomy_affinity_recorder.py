@@ -22,6 +22,8 @@ class TaskonomyAffinityRecorder(AffinityRecorder):
         every_n_steps: Steps between measurements (the patch: 10).
         write_every: Steps between writes of the running average.
         filename: Name of the matrix file in `model_dir`.
+        sources: Lookahead sources, as `AffinityRecorder`.
+        steps_per_epoch: Per-epoch history, as `AffinityRecorder`.
 
     Example:
     ```python
@@ -44,6 +46,8 @@ class TaskonomyAffinityRecorder(AffinityRecorder):
         every_n_steps=10,
         write_every=100,
         filename="affinity.json",
+        sources="tasks",
+        steps_per_epoch=None,
     ):
         super().__init__(
             every_n_steps=every_n_steps,
@@ -52,6 +56,8 @@ class TaskonomyAffinityRecorder(AffinityRecorder):
             kind="tag",
             write_every=write_every,
             filename=filename,
+            sources=sources,
+            steps_per_epoch=steps_per_epoch,
         )
         weight_decay = float(weight_decay)
         if not weight_decay >= 0.0:
