@@ -1,0 +1,110 @@
+"""Checkpoint files of other frameworks read into `{name: numpy array}`.
+
+`read_checkpoint(path)` reads, without torch and without running code from
+the file:
+
+* `.pth` / `.pt` / `.pth.tar` / `.ckpt`: PyTorch `torch.save` files, zip or
+  legacy format (`torch_file`), through a restricted unpickler;
+* `.safetensors` (`safetensors_file`);
+* `.npz` (numpy).
+
+Paths may be local or `gs://` (read with `tf.io.gfile`). Nested dicts are
+flattened with `.` (a checkpoint `{"state_dict": {"conv1.weight": w}}`
+gives `"state_dict.conv1.weight"`); `key` selects a sub-dict first.
+"""
+
+import io
+import os
+
+import numpy as np
+
+from tfmtl.models.checkpoint_files.restricted_unpickler import (
+    UnsupportedPickleError,
+)
+from tfmtl.models.checkpoint_files.safetensors_file import (
+    read_safetensors,
+    safetensors_bytes,
+)
+from tfmtl.models.checkpoint_files.torch_file import load_torch
+
+TORCH_SUFFIXES = (".pth", ".pt", ".pth.tar", ".ckpt", ".bin")
+SUFFIXES = (*TORCH_SUFFIXES, ".safetensors", ".npz")
+
+
+def is_checkpoint_file(path):
+    """Whether `path` names a file `read_checkpoint` reads (by suffix)."""
+    return os.fspath(path).lower().endswith(SUFFIXES)
+
+
+def _read_bytes(path):
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"No such checkpoint file: {path}.")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read()
+
+
+def flatten(obj, prefix=""):
+    """`{dotted.name: array}` of the numpy arrays in nested dicts / lists."""
+    out = {}
+    if isinstance(obj, np.ndarray):
+        out[prefix] = obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
+    return out
+
+
+def read_checkpoint(path, key=None):
+    """Reads a checkpoint file into `{name: numpy array}`.
+
+    Args:
+        path: `.pth` / `.pt` / `.pth.tar` / `.ckpt` / `.bin` (PyTorch),
+            `.safetensors` or `.npz`; local or `gs://`.
+        key: optional entry to descend into first (e.g. `"state_dict"`);
+            dots descend further (`"model.backbone"`).
+
+    Returns:
+        Dict from name to numpy array.
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsupportedPickleError: a PyTorch pickle names a disallowed global.
+        ValueError: unknown suffix, unreadable file or missing `key`.
+    """
+    path = os.fspath(path)
+    lower = path.lower()
+    if not lower.endswith(SUFFIXES):
+        raise ValueError(
+            f"Unknown checkpoint format: {path} (expected one of "
+            f"{', '.join(SUFFIXES)})."
+        )
+    data = _read_bytes(path)
+    if lower.endswith(".safetensors"):
+        obj = read_safetensors(data)
+    elif lower.endswith(".npz"):
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            obj = {k: arrays[k] for k in arrays.files}
+    else:
+        obj = load_torch(data)
+    for part in key.split(".") if key else ():
+        if not isinstance(obj, dict) or part not in obj:
+            raise ValueError(f"{path} has no entry {key!r}.")
+        obj = obj[part]
+    return flatten(obj)
+
+
+__all__ = [
+    "SUFFIXES",
+    "UnsupportedPickleError",
+    "flatten",
+    "is_checkpoint_file",
+    "load_torch",
+    "read_checkpoint",
+    "read_safetensors",
+    "safetensors_bytes",
+]
