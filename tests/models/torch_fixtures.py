@@ -43,3 +43,21 @@ def run_script(out, *args):
         + ["--out", str(out), *args],
         check=True,
     )
+
+
+def run_torch(code, *args):
+    """Runs Python `code` (torch and torchvision importable, `sys.argv[1:]`
+    = `args`) under `torch_python()`."""
+    prelude = (
+        "import sys, torch\n"
+        "try:\n"
+        "    import torchvision\n"
+        "except RuntimeError:\n"
+        "    for m in [m for m in sys.modules if 'torchvision' in m]:\n"
+        "        del sys.modules[m]\n"
+        "    torch.library.register_fake = lambda *a, **k: lambda f: f\n"
+        "    import torchvision\n"
+    )
+    subprocess.run(
+        [torch_python(), "-c", prelude + code, *map(str, args)], check=True
+    )

@@ -8,6 +8,9 @@ the file:
 * `.safetensors` (`safetensors_file`);
 * `.npz` (numpy).
 
+`write_checkpoint(path, arrays)` writes the same formats (`.pth` as
+`torch.save` does, `torch_writer`).
+
 Paths may be local or `gs://` (read with `tf.io.gfile`). Nested dicts are
 flattened with `.` (a checkpoint `{"state_dict": {"conv1.weight": w}}`
 gives `"state_dict.conv1.weight"`); `key` selects a sub-dict first.
@@ -26,6 +29,7 @@ from tfmtl.models.checkpoint_files.safetensors_file import (
     safetensors_bytes,
 )
 from tfmtl.models.checkpoint_files.torch_file import load_torch
+from tfmtl.models.checkpoint_files.torch_writer import torch_bytes
 
 TORCH_SUFFIXES = (".pth", ".pt", ".pth.tar", ".ckpt", ".bin")
 SUFFIXES = (*TORCH_SUFFIXES, ".safetensors", ".npz")
@@ -98,6 +102,33 @@ def read_checkpoint(path, key=None):
     return flatten(obj)
 
 
+def write_checkpoint(path, arrays):
+    """Writes `{name: array}` as `.pth` / `.pt` (a `torch.save` zip file),
+    `.safetensors` or `.npz`, by `path`'s suffix (local or `gs://`)."""
+    import tensorflow as tf
+
+    path = os.fspath(path)
+    lower = path.lower()
+    if lower.endswith((".pth", ".pt")):
+        data = torch_bytes(arrays)
+    elif lower.endswith(".safetensors"):
+        data = safetensors_bytes(arrays)
+    elif lower.endswith(".npz"):
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        data = buffer.getvalue()
+    else:
+        raise ValueError(
+            f"Cannot write {path}: use .pth, .pt, .safetensors or .npz."
+        )
+    directory = os.path.dirname(path)
+    if directory:
+        tf.io.gfile.makedirs(directory)
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(data)
+    return path
+
+
 __all__ = [
     "SUFFIXES",
     "UnsupportedPickleError",
@@ -107,4 +138,6 @@ __all__ = [
     "read_checkpoint",
     "read_safetensors",
     "safetensors_bytes",
+    "torch_bytes",
+    "write_checkpoint",
 ]

@@ -79,7 +79,7 @@ def safetensors_bytes(arrays, metadata=None):
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name in sorted(arrays):
-        array = np.ascontiguousarray(arrays[name])
+        array = np.asarray(arrays[name], order="C")
         if array.dtype not in _CODES:
             raise ValueError(f"{name!r}: dtype {array.dtype} not storable.")
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
