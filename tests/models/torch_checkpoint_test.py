@@ -14,13 +14,14 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.models.torch_fixtures import FIXTURES, run_script
+from tests.models.torch_fixtures import FIXTURES, run_script, run_torch
 from tfmtl.models import checkpoint_files
 from tfmtl.models.checkpoint_files import (
     UnsupportedPickleError,
     read_checkpoint,
     read_safetensors,
     safetensors_bytes,
+    write_checkpoint,
 )
 
 
@@ -111,3 +112,46 @@ def test_interop_full_resnet_checkpoints(tmp_path):
     tiny = read_checkpoint(tmp_path / "tiny_legacy.pth", key="state_dict")
     assert len(arrays) == 122 and "layer4.1.bn2.running_var" in arrays
     np.testing.assert_array_equal(tiny["half"], _expected()["half"])
+
+
+def _arrays():
+    rng = np.random.default_rng(3)
+    return {
+        "w": rng.normal(size=(4, 3, 3, 3)).astype(np.float32),
+        "h": rng.normal(size=(2, 5)).astype(np.float16),
+        "d": rng.normal(size=(3,)),
+        "n": np.array(7, np.int64),
+        "t": np.asfortranarray(rng.normal(size=(3, 2)).astype("f4")),
+    }
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors", ".npz"])
+def test_written_files_read_back(tmp_path, suffix):
+    arrays = _arrays()
+    path = write_checkpoint(tmp_path / ("w" + suffix), arrays)
+    back = read_checkpoint(path)
+    assert sorted(back) == sorted(arrays)
+    for key, value in arrays.items():
+        assert back[key].shape == value.shape and back[key].dtype == value.dtype
+        np.testing.assert_array_equal(back[key], value)
+    with pytest.raises(ValueError, match="Cannot write"):
+        write_checkpoint(tmp_path / "w.onnx", arrays)
+
+
+_TORCH_READS = """
+import numpy as np
+state = torch.load(sys.argv[1], weights_only=True)
+np.savez(sys.argv[2], **{k: v.numpy() for k, v in state.items()})
+"""
+
+
+@pytest.mark.interop
+def test_interop_torch_loads_written_pth(tmp_path):
+    arrays = _arrays()
+    write_checkpoint(tmp_path / "w.pth", arrays)
+    run_torch(_TORCH_READS, tmp_path / "w.pth", tmp_path / "back.npz")
+    with np.load(tmp_path / "back.npz") as back:
+        for key, value in arrays.items():
+            assert back[key].shape == value.shape, key
+            assert back[key].dtype == value.dtype, key
+            np.testing.assert_array_equal(back[key], value)
