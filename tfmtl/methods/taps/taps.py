@@ -6,6 +6,8 @@ Multi-Task Learning", CVPR 2022 (arXiv:2203.16708).
 
 import keras
 import numpy as np
+import tensorflow as tf
+from keras.src.backend.common.stateless_scope import in_stateless_scope
 
 from tfmtl.methods.taps import base_loading
 from tfmtl.methods.taps.taps_batch_normalization import TAPSBatchNormalization
@@ -211,8 +213,17 @@ class TAPS(BackboneSharing):
             trainable=False,
             autocast=False,
         )
-        if self.base:
-            base_loading.load_base(self.backbone, self.base, input_shape)
+        self._base_shape = input_shape if self.base else None
+        if self.base and not in_stateless_scope():
+            self._load_base()
+
+    def _load_base(self):
+        # A model's first call builds its layers symbolically in a stateless
+        # scope, which discards assignments: the base then loads on the
+        # first real call instead (lifted out of any tf.function).
+        with tf.init_scope():
+            base_loading.load_base(self.backbone, self.base, self._base_shape)
+        self._base_shape = None
 
     def scale_at(self, step):
         """Penalty scale (0..1) of the step with 0-based index `step`."""
@@ -224,6 +235,8 @@ class TAPS(BackboneSharing):
 
     # ------------------------------------------------------------------ call
     def call(self, images, tasks=None, training=None):
+        if getattr(self, "_base_shape", None) and not in_stateless_scope():
+            self._load_base()
         tasks = tuple(tasks or self.tasks)
         features = {}
         for task in tasks:
