@@ -33,16 +33,18 @@ def is_torchvision_file(path):
 def torchvision_state_dict(path):
     """`{torchvision name: array}` of a checkpoint file, unwrapped.
 
-    Leading `state_dict.`, `model.` and `module.` prefixes shared by every
-    key (a saved training state, a `DataParallel` model) are removed.
+    A training state's `state_dict.` or `model.` entries are kept (its
+    optimizer state and other entries dropped) and a `module.` prefix on
+    every key (`DataParallel`) is removed, repeatedly.
     """
     arrays = checkpoint_files.read_checkpoint(path)
     changed = True
     while changed and arrays:
         changed = False
         for prefix in _WRAPPERS:
-            if all(k.startswith(prefix) for k in arrays):
-                arrays = {k[len(prefix) :]: v for k, v in arrays.items()}
+            inside = [k for k in arrays if k.startswith(prefix)]
+            if inside and (prefix != "module." or len(inside) == len(arrays)):
+                arrays = {k[len(prefix) :]: arrays[k] for k in inside}
                 changed = True
     return arrays
 
