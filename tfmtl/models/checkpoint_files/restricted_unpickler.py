@@ -63,7 +63,7 @@ _TORCH_DTYPES = {
 }
 
 
-class StorageType:
+class _StorageType:
     """Stand-in for a torch storage class: knows its element dtype."""
 
     def __init__(self, name, dtype):
@@ -71,7 +71,7 @@ class StorageType:
         self.dtype = dtype
 
 
-class Storage:
+class _Storage:
     """A storage read lazily: `array` (1-D numpy) is set once its bytes are."""
 
     def __init__(self, key, dtype):
@@ -80,7 +80,7 @@ class Storage:
         self.array = None
 
 
-class TensorRef:
+class _TensorRef:
     """A tensor of a storage: offset, shape and strides in elements."""
 
     def __init__(self, storage, offset, shape, strides, dtype=None):
@@ -119,11 +119,11 @@ def _numpy_dtype(dtype):
 
 
 def _rebuild_tensor(storage, offset, shape, strides, *unused):
-    return TensorRef(storage, offset, shape, strides)
+    return _TensorRef(storage, offset, shape, strides)
 
 
 def _rebuild_tensor_v3(storage, offset, shape, strides, grad, hooks, dtype, *_):
-    return TensorRef(storage, offset, shape, strides, dtype)
+    return _TensorRef(storage, offset, shape, strides, dtype)
 
 
 def _rebuild_parameter(data, *unused):
@@ -159,8 +159,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     Args:
         file: binary file object positioned at the pickle.
         persistent_load: function of a persistent id (a tuple such as
-            `("storage", StorageType, key, location, numel)`) returning the
-            object it stands for (usually a `Storage`).
+            `("storage", _StorageType, key, location, numel)`) returning the
+            object it stands for (usually a `_Storage`).
 
     Example:
 
@@ -182,7 +182,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if (module, name) in _FUNCTIONS:
             return _FUNCTIONS[(module, name)]
         if module in ("torch", "torch.storage") and name in _STORAGE_DTYPES:
-            return StorageType(name, _STORAGE_DTYPES[name])
+            return _StorageType(name, _STORAGE_DTYPES[name])
         if module == "torch" and name in _TORCH_DTYPES:
             return _TORCH_DTYPES[name]
         raise UnsupportedPickleError(
@@ -199,8 +199,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def resolve(obj):
-    """Replaces every `TensorRef` in nested containers by a numpy array."""
-    if isinstance(obj, TensorRef):
+    """Replaces every `_TensorRef` in nested containers by a numpy array."""
+    if isinstance(obj, _TensorRef):
         return obj.to_numpy()
     if isinstance(obj, dict):
         return type(obj)((k, resolve(v)) for k, v in obj.items())

@@ -27,9 +27,9 @@ import numpy as np
 
 from tfmtl.models.checkpoint_files.restricted_unpickler import (
     RestrictedUnpickler,
-    Storage,
-    StorageType,
     UnsupportedPickleError,
+    _Storage,
+    _StorageType,
     resolve,
 )
 from tfmtl.models.checkpoint_files.restricted_unpickler import (
@@ -43,14 +43,14 @@ def _storage_of(pid, storages):
     if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
         raise UnsupportedPickleError(f"Unknown persistent id {pid!r}.")
     storage_type, key = pid[1], str(pid[2])
-    if not isinstance(storage_type, StorageType):
+    if not isinstance(storage_type, _StorageType):
         raise UnsupportedPickleError(f"Bad storage type in {pid!r}.")
     if len(pid) > 5 and pid[5] is not None:
         raise UnsupportedPickleError(
             "Checkpoint uses storage views (PyTorch < 0.4); re-save it."
         )
     if key not in storages:
-        storages[key] = Storage(key, storage_type.dtype)
+        storages[key] = _Storage(key, storage_type.dtype)
     return storages[key]
 
 
