@@ -38,6 +38,11 @@ def pytest_configure(config):
         "large: end-to-end, multi-process or long tests; skipped unless "
         "--run_large is given",
     )
+    config.addinivalue_line(
+        "markers",
+        "interop: compares with PyTorch run by $TFMTL_TORCH_PYTHON; skipped "
+        "when it is unset",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

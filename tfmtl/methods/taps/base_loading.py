@@ -201,6 +201,11 @@ def load_base(backbone, path, input_shape):
         ValueError: when the base does not match the backbone.
     """
     path = os.fspath(path)
+    from tfmtl.methods.taps import torch_base  # torchvision state dicts
+
+    if torch_base.is_torchvision_file(path):
+        weights.check_file(path, "TAPS base")
+        return torch_base.load_torchvision_base(backbone, path)
     if path.endswith(".keras"):
         loaded = load_keras(weights.check_file(path, "TAPS base"))
         if _is_keras_application(loaded):

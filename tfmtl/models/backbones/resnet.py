@@ -1,4 +1,4 @@
-"""ResNet-18/34/50 trunk, optionally dilated (DeepLab style), without the fc.
+"""ResNet-18/34/50/101/152 trunk, optionally dilated (DeepLab style), no fc.
 
 Reference: He et al., "Deep Residual Learning for Image Recognition", CVPR
 2016; dilation as in DeepLab (Chen et al., TPAMI 2017) and AdaShare's
@@ -16,6 +16,8 @@ _ARCHITECTURES = {
     18: (BasicBlock, (2, 2, 2, 2)),
     34: (BasicBlock, (3, 4, 6, 3)),
     50: (BottleneckBlock, (3, 4, 6, 3)),
+    101: (BottleneckBlock, (3, 4, 23, 3)),
+    152: (BottleneckBlock, (3, 8, 36, 3)),
 }
 _STEM_STRIDES = {"imagenet": 4, "small": 1}
 
@@ -35,7 +37,9 @@ class ResNet(keras.layers.Layer):
     stage's dilation.
 
     Args:
-        depth: int, one of 18, 34 (basic blocks) or 50 (bottleneck blocks).
+        depth: int, one of 18, 34 (basic blocks), 50, 101 or 152
+            (bottleneck blocks); the stage depths of torchvision's
+            `resnet18` ... `resnet152`.
         output_stride: int, ratio of the input size to the feature size.
             Defaults to the undilated value (32 for the ImageNet stem, 8 for
             the small stem); smaller powers of two (down to a quarter of it)
@@ -43,7 +47,11 @@ class ResNet(keras.layers.Layer):
         stem: `"imagenet"` (7x7/2 conv, norm, ReLU, 3x3/2 max pool) or
             `"small"` (3x3/1 conv, norm, ReLU; for 32-72 px inputs).
         widths: four ints, the channels of each stage (bottleneck width for
-            depth 50); the stem has `widths[0]` channels.
+            bottleneck depths); the stem has `widths[0]` channels.
+        stride_in_1x1: bool, bottleneck depths only: stride the first 1x1
+            convolution of a strided bottleneck (ResNet v1: Caffe, Keras
+            applications, AdaShare's Deeplab-ResNet) instead of its 3x3
+            convolution (False, the default: v1.5, as torchvision).
         conv: convolution layer class or registered name, used for every
             convolution (e.g. a TAPS or masked convolution).
         norm: normalisation layer class or registered name, used for every
@@ -78,6 +86,7 @@ class ResNet(keras.layers.Layer):
         output_stride=None,
         stem="imagenet",
         widths=(64, 128, 256, 512),
+        stride_in_1x1=False,
         conv="Conv2D",
         norm="BatchNormalization",
         norm_synchronized=False,
@@ -89,7 +98,9 @@ class ResNet(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if depth not in _ARCHITECTURES:
-            raise ValueError(f"depth must be one of 18, 34, 50; got {depth}.")
+            raise ValueError(
+                f"depth must be one of {sorted(_ARCHITECTURES)}; got {depth}."
+            )
         if stem not in _STEM_STRIDES:
             raise ValueError(f"Unknown stem {stem!r}.")
         # The argument names the stem type; the `stem` attribute is the layer.
@@ -105,6 +116,7 @@ class ResNet(keras.layers.Layer):
         self.output_stride = output_stride
         self.stem_type = stem_type
         self.widths = tuple(widths)
+        self.stride_in_1x1 = bool(stride_in_1x1)
         builders.set_slots(self, conv, norm, kernel_initializer)
         self.norm_synchronized = norm_synchronized
         self.norm_momentum = norm_momentum
@@ -139,6 +151,9 @@ class ResNet(keras.layers.Layer):
         self.stem = keras.Sequential(stem_layers, name="stem")
 
         block_cls, counts = _ARCHITECTURES[depth]
+        if self.stride_in_1x1 and block_cls is not BottleneckBlock:
+            raise ValueError("stride_in_1x1 needs a bottleneck depth (>= 50).")
+        block_kwargs = {"stride_in_1x1": True} if self.stride_in_1x1 else {}
         self.blocks = []
         self.stage_ends = []
         stride, dilation = _STEM_STRIDES[stem_type], 1
@@ -172,6 +187,7 @@ class ResNet(keras.layers.Layer):
                         ),
                         dtype=self.dtype_policy,
                         name=f"stage{stage + 1}_block{index + 1}",
+                        **block_kwargs,
                     )
                 )
                 channels = out_channels
@@ -207,6 +223,7 @@ class ResNet(keras.layers.Layer):
                 "output_stride": self.output_stride,
                 "stem": self.stem_type,
                 "widths": list(self.widths),
+                "stride_in_1x1": self.stride_in_1x1,
                 **builders.slot_config(self),
             }
         )
