@@ -217,3 +217,7 @@ def test_bad_num_unique_and_initial_are_clear_errors():
         PartitionES(N, num_unique=0)
     with pytest.raises(ValueError, match="initial has shape"):
         PartitionES(N, num_unique=U, initial=np.full(N * (N + 1), 0.5))
+    # A U > 1 summary is a list: one Partition cannot stand for it.
+    config = Partition.share_all(N).get_config()
+    with pytest.raises(ValueError, match="list of partitions"):
+        Partition.get({"best_partition": [config, config]}, N)
