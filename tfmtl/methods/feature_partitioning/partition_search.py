@@ -6,6 +6,11 @@ U such blocks one after the other, `D = U N (N + 1)`) with `ask()` and receives
 their scores (higher is better) with `tell()`. Proposals depend only on the
 seed and the scores told so far, so a search log can be replayed to resume an
 interrupted search exactly (`tfmtl.search.runner`).
+
+# compat: the reference searches its whole flattened `[U, 2, N, N]`
+# parameter, lower triangles included, which `calc.convert_mat` never
+# reads; here only the read entries are searched. Perturbations are drawn
+# entry by entry, so the read entries move as in the reference.
 """
 
 import numpy as np
