@@ -211,6 +211,11 @@ class Partition:
                     "'backward', or a search summary a 'best_partition' "
                     f"(none found yet?); keys: {sorted(identifier)}."
                 )
+            if isinstance(identifier["best_partition"], list):
+                raise ValueError(
+                    "The summary holds a list of partitions (num_unique > "
+                    "1): read it with unique_partitions.get_partitions."
+                )
             return cls.get(identifier["best_partition"], num_tasks)
         elif isinstance(identifier, dict):
             partition = cls(

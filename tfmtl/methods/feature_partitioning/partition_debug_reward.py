@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from tfmtl.methods.feature_partitioning.partition import Partition
 from tfmtl.methods.feature_partitioning.partition_es import task_parameter_masks
+from tfmtl.methods.feature_partitioning.unique_partitions import vector_size
 
 
 class DebugReward:
@@ -17,13 +17,14 @@ class DebugReward:
         num_tasks: Number of tasks.
         seed: Seed of the hidden target in `[0, 1]^D`.
         per_task: Also return `task_scores`.
+        num_unique: Partitions per candidate (the target covers all).
     """
 
-    def __init__(self, num_tasks, seed=0, per_task=False):
-        size = Partition.vector_size(num_tasks)
+    def __init__(self, num_tasks, seed=0, per_task=False, num_unique=1):
+        size = vector_size(num_tasks, num_unique)
         self.target = np.random.default_rng(seed).uniform(size=size)
         self.per_task = per_task
-        self.masks = task_parameter_masks(num_tasks)
+        self.masks = np.tile(task_parameter_masks(num_tasks), (1, num_unique))
 
     def __call__(self, sample_id, params, attempt=0, worker=0):
         del sample_id, attempt, worker

@@ -4,6 +4,9 @@ import numpy as np
 
 from tfmtl.methods.feature_partitioning.partition import Partition
 from tfmtl.methods.feature_partitioning.partition_search import PartitionSearch
+from tfmtl.methods.feature_partitioning.unique_partitions import (
+    partitions_config,
+)
 
 
 class PartitionES(PartitionSearch):
@@ -26,6 +29,13 @@ class PartitionES(PartitionSearch):
     entries of its row and column of both matrices; an entry's step is the
     mean over the tasks it involves.
 
+    With `num_unique` U > 1 the search vector holds U partitions (the
+    reference's flattened `[U, 2, N, N]` parameter): directions perturb all
+    of them, the penalty weighs every partition's forward usages
+    (`meta/optim/es.py`: `lmda_mat.repeat(num_unique, ...)`) and each
+    task's entries are its rows and columns in every partition
+    (`PartitionManager.get_task_parameter_mask`).
+
     Args:
         num_tasks: Number of tasks N.
         num_samples: Evaluation budget.
@@ -41,6 +51,7 @@ class PartitionES(PartitionSearch):
         multiobjective: Per-task ascent directions (see above).
         initial: Starting vector when `init_random` is 0 (default 0.5).
         seed: Seed.
+        num_unique: Partitions along the depth of the trunk (U).
 
     Reference:
         Newell et al., arXiv:1908.04339; Mania et al., "Simple random search
@@ -62,8 +73,9 @@ class PartitionES(PartitionSearch):
         seed=0,
         weight_reg="l2",
         multiobjective=False,
+        num_unique=1,
     ):
-        super().__init__(num_tasks, num_samples, seed)
+        super().__init__(num_tasks, num_samples, seed, num_unique)
         if not 1 <= num_to_use <= num_deltas:
             raise ValueError("Need 1 <= num_to_use <= num_deltas.")
         self.init_random = int(init_random)
@@ -74,15 +86,23 @@ class PartitionES(PartitionSearch):
         if weight_reg not in ("l1", "l2", None):
             raise ValueError(f"weight_reg must be l1, l2 or None: {weight_reg}")
         self.weight_reg, self.multiobjective = weight_reg, bool(multiobjective)
-        self.task_masks = task_parameter_masks(self.num_tasks)
+        self.task_masks = np.tile(
+            task_parameter_masks(self.num_tasks), (1, self.num_unique)
+        )
         self.theta = (
             np.full(self.dimension, 0.5)
             if initial is None
             else np.clip(np.asarray(initial, np.float64), 0, 1)
         )
+        if self.theta.shape != (self.dimension,):
+            raise ValueError(
+                f"initial has shape {self.theta.shape}, the search vector "
+                f"{self.dimension} values."
+            )
         self.velocity = np.zeros(self.dimension)
-        self.diagonal = np.zeros(self.dimension)
-        self.diagonal[Partition.forward_diagonal_indices(num_tasks)] = 1.0
+        diagonal = np.zeros(Partition.vector_size(self.num_tasks))
+        diagonal[Partition.forward_diagonal_indices(num_tasks)] = 1.0
+        self.diagonal = np.tile(diagonal, self.num_unique)
         self._deltas = None
 
     def describe(self, params):
@@ -91,7 +111,7 @@ class PartitionES(PartitionSearch):
         `mean_params` and `mean_partition`."""
         entry = super().describe(params)
         entry["mean_params"] = self.theta.tolist()
-        entry["mean_partition"] = self.partition(self.theta).get_config()
+        entry["mean_partition"] = partitions_config(self.partition(self.theta))
         return entry
 
     def _propose(self):

@@ -24,6 +24,11 @@ class PartitionGridSearch(PartitionSearch):
     `steps` values on [0, 1] each (the others stay at `fill`): the full
     grid of `steps ** len(dims)` points, which must fit the budget.
 
+    With `num_unique` U > 1, a `share_fixed` candidate gives every
+    partition the same share amount, as the reference, whose `share_fixed`
+    masks ignore the partition index (`PartitionManager.find_masks`); the
+    `vector` dims index the U concatenated partition vectors.
+
     # compat: candidates are scored like the ES ones (distillation
     # children); the reference trains each point fully, which here is one
     # `partitioned.gin` run per point with PARTITION = 'share_fixed:<a>'.
@@ -42,6 +47,7 @@ class PartitionGridSearch(PartitionSearch):
         batch_size: Candidates per `ask()`.
         num_samples: Optional budget; must cover the grid.
         max_points: Largest grid allowed.
+        num_unique: Partitions along the depth of the trunk (U).
     """
 
     def __init__(
@@ -56,8 +62,9 @@ class PartitionGridSearch(PartitionSearch):
         batch_size=16,
         num_samples=None,
         max_points=10000,
+        num_unique=1,
     ):
-        super().__init__(num_tasks, 1, 0)
+        super().__init__(num_tasks, 1, 0, num_unique)
         if space not in SPACES:
             raise ValueError(f"space must be one of {SPACES}: {space!r}")
         self.space, self.steps = space, int(steps)
@@ -69,7 +76,10 @@ class PartitionGridSearch(PartitionSearch):
             self.amounts = np.linspace(low, high, self.steps)
             self.grid = np.stack(
                 [
-                    Partition.share_fixed(self.num_tasks, a).to_vector()
+                    np.tile(
+                        Partition.share_fixed(self.num_tasks, a).to_vector(),
+                        self.num_unique,
+                    )
                     for a in self.amounts
                 ]
             )
@@ -108,8 +118,10 @@ class PartitionGridSearch(PartitionSearch):
         amount = (float(np.asarray(params)[diagonal[0]]) - 1.0 / n) / (
             1.0 - 1.0 / n
         )
-        nearest = self.amounts[np.argmin(np.abs(self.amounts - amount))]
-        return Partition.share_fixed(n, float(nearest))
+        nearest = float(self.amounts[np.argmin(np.abs(self.amounts - amount))])
+        if self.num_unique == 1:
+            return Partition.share_fixed(n, nearest)
+        return [Partition.share_fixed(n, nearest)] * self.num_unique
 
     def _propose(self):
         start = self.num_evaluations

@@ -99,6 +99,7 @@ def search(
     cleanup=False,
     debug_seed=0,
     debug_per_task=False,
+    num_unique=1,
 ):
     """Runs (or resumes) a partition search; returns its summary.
 
@@ -121,6 +122,9 @@ def search(
         debug_seed: Seed of the debug target.
         debug_per_task: The debug reward also scores each task (for
             multi-objective ES).
+        num_unique: Partitions along the depth of the trunk, searched
+            together (the reference's `--num_unique`); `best.json` then
+            holds a list of them, which `FeaturePartitioning` takes.
     """
     from tfmtl.methods.feature_partitioning.partition_candidate import (
         PartitionCandidate,
@@ -130,9 +134,11 @@ def search(
     )
     from tfmtl.search import SearchRunner, SubprocessEvaluator
 
-    searcher = searcher(num_tasks=num_tasks)
+    searcher = searcher(num_tasks=num_tasks, num_unique=num_unique)
     if worker_mode == "debug":
-        evaluate = DebugReward(num_tasks, debug_seed, debug_per_task)
+        evaluate = DebugReward(
+            num_tasks, debug_seed, debug_per_task, num_unique
+        )
     elif worker_mode == "cmd":
         command = [sys.executable, "-m", _BINARY, "--mode=distill"]
         command += [f"--gin_file={f}" for f in child_gin_files]
@@ -140,7 +146,9 @@ def search(
         evaluate = SubprocessEvaluator(
             command,
             search_dir,
-            PartitionCandidate(num_tasks, getattr(searcher, "partition", None)),
+            PartitionCandidate(
+                num_tasks, getattr(searcher, "partition", None), num_unique
+            ),
             devices=devices,
             timeout=child_timeout,
             cleanup=cleanup,

@@ -11,10 +11,14 @@ class PartitionRandomSearch(PartitionSearch):
         num_samples: Evaluation budget.
         batch_size: Candidates per `ask()`.
         seed: Seed.
+        num_unique: Partitions along the depth of the trunk (each candidate
+            holds all of them; see `PartitionSearch.random_candidates`).
     """
 
-    def __init__(self, num_tasks, num_samples=1000, batch_size=16, seed=0):
-        super().__init__(num_tasks, num_samples, seed)
+    def __init__(
+        self, num_tasks, num_samples=1000, batch_size=16, seed=0, num_unique=1
+    ):
+        super().__init__(num_tasks, num_samples, seed, num_unique)
         self.batch_size = int(batch_size)
 
     def _propose(self):

@@ -3,6 +3,8 @@
 import json
 import math
 
+import numpy as np
+
 from tfmtl.methods.feature_partitioning.partition import Partition
 
 
@@ -39,8 +41,9 @@ def get_partitions(identifier, num_tasks):
     Args:
         identifier: Anything `Partition.get` takes (one partition); a list
             or tuple of those (one per unique group, shallowest first); a
-            dict `{"partitions": [...]}`; or a JSON file holding one of
-            these.
+            dict `{"partitions": [...]}`; a search summary whose
+            `best_partition` is such a list (`best.json` of a search with
+            `num_unique` > 1); or a JSON file holding one of these.
         num_tasks: Number of tasks every partition must describe.
 
     Returns:
@@ -51,8 +54,56 @@ def get_partitions(identifier, num_tasks):
             return get_partitions(json.load(f), num_tasks)
     if isinstance(identifier, dict) and "partitions" in identifier:
         return get_partitions(list(identifier["partitions"]), num_tasks)
+    if isinstance(identifier, dict) and isinstance(
+        identifier.get("best_partition"), list
+    ):
+        # A search summary (`best.json`) of a `num_unique` > 1 search.
+        return get_partitions(identifier["best_partition"], num_tasks)
     if isinstance(identifier, (list, tuple)):
         if not identifier:
             raise ValueError("An empty list of partitions.")
         return [Partition.get(p, num_tasks) for p in identifier]
     return [Partition.get(identifier, num_tasks)]
+
+
+def vector_size(num_tasks, num_unique=1):
+    """Length of a search vector: `num_unique * N (N + 1)`."""
+    return int(num_unique) * Partition.vector_size(num_tasks)
+
+
+def partitions_from_vector(vector, num_tasks, num_unique=1):
+    """The `num_unique` partitions of a search vector, shallowest first.
+
+    The vector is `num_unique` `Partition.to_vector` blocks one after the
+    other, the layout of the reference's flattened `[num_unique, 2, N, N]`
+    parameter (`meta/param/partition.py::PartitionManager`) restricted to
+    the diagonals and upper triangles it reads.
+
+    Args:
+        vector: Array of `vector_size(num_tasks, num_unique)` values.
+        num_tasks: Number of tasks N.
+        num_unique: Number of partitions U.
+
+    Returns:
+        List of U `Partition`s.
+    """
+    vector = np.asarray(vector, dtype=np.float64)
+    size = vector_size(num_tasks, num_unique)
+    if int(num_unique) < 1 or vector.shape != (size,):
+        raise ValueError(
+            f"Expected {size} values for {num_unique} partitions of "
+            f"{num_tasks} tasks, got shape {vector.shape}."
+        )
+    return [
+        Partition.from_vector(part, num_tasks)
+        for part in np.split(vector, int(num_unique))
+    ]
+
+
+def partitions_config(partitions):
+    """JSON form: one partition's config, or a list for several."""
+    if isinstance(partitions, Partition):
+        return partitions.get_config()
+    if len(partitions) == 1:
+        return partitions[0].get_config()
+    return [p.get_config() for p in partitions]
