@@ -1,4 +1,4 @@
-r"""The `tfmtl` command and the console scripts of the six binaries.
+r"""The `tfmtl` command and the console scripts of the seven binaries.
 
 `tfmtl <command> [flags]` (or `python -m tfmtl <command> [flags]`) runs one
 binary of `COMMANDS`; `tfmtl-<command>` (setup.cfg) is the same. Flags and
@@ -23,6 +23,7 @@ COMMANDS = {
     "feature-partitioning": "tfmtl.methods.feature_partitioning.main",
     "tag-groups": "tfmtl.methods.tag.groups",
     "select-groups": "tfmtl.methods.tag.select_main",
+    "convert": "tfmtl.convert",
 }
 
 
@@ -44,6 +45,7 @@ taps = _entry("taps")
 feature_partitioning = _entry("feature-partitioning")
 tag_groups = _entry("tag-groups", tensorflow=False)
 select_groups = _entry("select-groups", tensorflow=False)
+convert = _entry("convert")
 
 
 def main(argv=None):
