@@ -1,10 +1,10 @@
 r"""Converts a PyTorch checkpoint into a `.keras` model (no torch needed).
 
 Usage:
-  python -m tfmtl.convert --format=torchvision --arch=resnet50 \
+  python -m tfmtl.convert --mode=torchvision --arch=resnet50 \
       --input=resnet50-0676ba61.pth --output=resnet50.keras
 
-`--format=torchvision` (the only format so far; AdaShare / NDDR / MTL-NAS
+`--mode=torchvision` (the only family so far; AdaShare / NDDR / MTL-NAS
 are not converted yet): `--arch` is `resnet18`, `resnet34`, `resnet50`,
 `resnet101` or `resnet152`; `--input` a torchvision state dict (`.pth` /
 `.pt` zip or legacy, `.safetensors`, `.npz`; local or `gs://`), unwrapped
@@ -21,16 +21,11 @@ from tfmtl import cli
 
 FLAGS = flags.FLAGS
 PROG = "tfmtl.convert"
-FORMATS = ("torchvision",)
+MODES = ("torchvision",)
 
 cli.define_common(__name__)
-cli.define(
-    __name__,
-    "enum",
-    "format",
-    "torchvision",
-    "Checkpoint family.",
-    enum_values=FORMATS,
+cli.define_mode(
+    __name__, MODES, default="torchvision", help_text="Checkpoint family."
 )
 cli.define(__name__, "string", "arch", None, "Architecture, e.g. resnet50.")
 cli.define(__name__, "string", "input", None, "The PyTorch checkpoint file.")
@@ -60,6 +55,7 @@ def convert_torchvision(arch, input_path, output_path):
 
 
 def _run():
+    cli.check_mode(MODES, default="torchvision")
     for name in ("arch", "input", "output"):
         if not getattr(FLAGS, name):
             raise ValueError(f"--{name} is required.")
