@@ -18,7 +18,8 @@ import re
 import tensorflow as tf
 
 MARKER = "tfmtl: cannot read or decode data file"
-_PATH = re.compile(re.escape(MARKER) + r"\] \[(.*?)\](?:\s|$)")
+# In graphs `[MARKER] [PATH]`, eagerly `b'MARKER'\nb'PATH'`.
+_PATH = re.compile(re.escape(MARKER) + r"(?:\] \[(.*?)\]|'\s+b'(.*?)')(?:\s|$)")
 
 
 def read_decoded(path, decode):
@@ -65,7 +66,7 @@ class DataFileError(OSError):
 def failed_path(error):
     """The path in an error raised through `read_decoded`, or None."""
     match = _PATH.search(str(error))
-    return match.group(1) if match else None
+    return (match.group(1) or match.group(2)) if match else None
 
 
 def describe(error):
