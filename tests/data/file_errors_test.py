@@ -1,5 +1,9 @@
 """A data file that fails to read or decode is named in the error."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -91,3 +95,32 @@ def test_check_files_lists_every_bad_file(data_dir):
         str(data_dir / "depth" / "0000.npy"),
         str(data_dir / "img" / "0002.png"),
     ]
+
+
+def test_check_files_command_as_the_error_suggests(data_dir):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    _truncate(data_dir / "img" / "0002.png", 40)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfmtl.data.check_files",
+            f"--data_dir={data_dir}",
+        ],
+        cwd=data_dir,
+        env=dict(os.environ, PYTHONPATH=os.path.abspath(root)),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    bad = data_dir / "img" / "0002.png"
+    assert proc.stdout.splitlines() == [
+        f"bad: {bad}: InvalidArgumentError: Invalid PNG. Failed to "
+        "initialize decoder.",
+        "16 files checked, 1 bad.",
+    ]
+    assert proc.stderr.splitlines()[-1] == (
+        "tfmtl.data.check_files: error: ValueError: 1 of 16 data files are "
+        f"bad (first: {bad}); re-download or re-extract them."
+    )

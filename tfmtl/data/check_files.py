@@ -12,6 +12,7 @@ Training and evaluation name the first bad file they meet (see
 
 import io
 import os
+import re
 
 import numpy as np
 from absl import flags
@@ -39,7 +40,9 @@ def check_file(path):
         else:
             tf.io.decode_image(contents, expand_animations=False)
     except (tf.errors.OpError, ValueError, OSError) as error:
-        return cli.one_line(error)
+        # TensorFlow's `{{function_node ...}}` prefix and `[Op:...]` tail.
+        text = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", str(error))
+        return f"{type(error).__name__}: {' '.join(text.split())}"
     return None
 
 
