@@ -11,7 +11,11 @@ convention:
 * `--gin.NAME=VALUE` is shorthand for `--gin_bindings='NAME = VALUE'`;
 * bad input (a bad flag, a missing file, an unknown gin binding...) ends with
   one `<binary>: error: ...` line and exit status 2; `--traceback` shows the
-  full traceback instead;
+  full traceback instead. Gin input is checked before anything is built
+  (`tfmtl.config_check`, `tfmtl.gin_errors`): a command-line macro that no
+  binding reads, a string or non-positive number for steps or batch sizes,
+  a non-string path, a string weighting, an unquoted string. A data file
+  that fails to read or decode is named (`tfmtl.data.file_errors`);
 * `--help` / `--helpshort` print the binary's docstring and flags, exit 0.
 
 Gin files are looked up in the working directory, the repository root and
@@ -95,14 +99,8 @@ def define_gin_flags(module):
         [".", REPO_ROOT, GIN_CONFIGS],
         "Where gin files (and their includes) are looked up.",
     )
-    define(
-        module,
-        "multi_string",
-        "gin_unused_ok",
-        [],
-        "Macros of --gin_bindings that the configuration may not read "
-        "(for tools; otherwise an unread macro is an error).",
-    )
+    unused = "Macros of --gin_bindings the config may not read (for tools)."
+    define(module, "multi_string", "gin_unused_ok", [], unused)
 
 
 def define_mode(module, modes, default=None, help_text="What to run."):
