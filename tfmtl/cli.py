@@ -11,7 +11,11 @@ convention:
 * `--gin.NAME=VALUE` is shorthand for `--gin_bindings='NAME = VALUE'`;
 * bad input (a bad flag, a missing file, an unknown gin binding...) ends with
   one `<binary>: error: ...` line and exit status 2; `--traceback` shows the
-  full traceback instead;
+  full traceback instead. Gin input is checked before anything is built
+  (`tfmtl.config_check`, `tfmtl.gin_errors`): a command-line macro that no
+  binding reads, a string or non-positive number for steps or batch sizes,
+  a non-string path, a string weighting, an unquoted string. A data file
+  that fails to read or decode is named (`tfmtl.data.file_errors`);
 * `--help` / `--helpshort` print the binary's docstring and flags, exit 0.
 
 Gin files are looked up in the working directory, the repository root and
@@ -95,6 +99,8 @@ def define_gin_flags(module):
         [".", REPO_ROOT, GIN_CONFIGS],
         "Where gin files (and their includes) are looked up.",
     )
+    unused = "Macros of --gin_bindings the config may not read (for tools)."
+    define(module, "multi_string", "gin_unused_ok", [], unused)
 
 
 def define_mode(module, modes, default=None, help_text="What to run."):
@@ -177,9 +183,14 @@ def user_error(prog, error):
 def parse_gin_flags():
     """Parses `--gin_file` / `--gin_bindings` with `--gin_search_paths`.
 
+    Then checks the configuration (`tfmtl.config_check`): a command-line
+    macro no binding reads, a badly typed step, batch size, path or
+    weighting, and gin's syntax errors are one-line `ConfigError`s.
+
     Raises:
         FileNotFoundError: a gin file is in none of the search paths.
-        ValueError: gin's own errors (unknown binding, missing REQUIRED...).
+        ValueError: gin's own errors (unknown binding, missing REQUIRED...)
+            and `config_check.ConfigError`.
     """
     import gin
 
@@ -193,10 +204,24 @@ def parse_gin_flags():
             for p in ["", *FLAGS.gin_search_paths]
         ):
             raise FileNotFoundError(f"Gin file not found: {path}")
-    with _quiet_gin_lookups(gin):
-        gin.parse_config_files_and_bindings(
-            files, FLAGS.gin_bindings, finalize_config=True
-        )
+    from tfmtl import config_check, gin_errors
+
+    bindings = FLAGS.gin_bindings
+    try:
+        with _quiet_gin_lookups(gin):
+            gin.parse_config_files_and_bindings(
+                files, bindings, finalize_config=False
+            )
+    except SyntaxError as error:
+        raise gin_errors.explain_syntax_error(error, bindings) from None
+    except ValueError as error:
+        better = gin_errors.explain_gin_error(error)
+        if better is None:
+            raise
+        raise better from None
+    config_check.check_bindings(bindings, FLAGS.gin_unused_ok)
+    config_check.check_values()
+    gin.finalize()
 
 
 @contextlib.contextmanager
@@ -274,6 +299,9 @@ def absl_main(body, prog, user_errors=()):
             return body()
         except Exception as error:  # noqa: BLE001 - one-line errors for users
             extra = user_errors() if callable(user_errors) else user_errors
+            data_error = _data_file_error(error)
+            if data_error is not None and not FLAGS.traceback:
+                user_error(prog, data_error)
             if FLAGS.traceback or not isinstance(
                 error, USER_ERRORS + tuple(extra)
             ):
@@ -281,6 +309,16 @@ def absl_main(body, prog, user_errors=()):
             user_error(prog, error)
 
     return main
+
+
+def _data_file_error(error):
+    """A `DataFileError` for a data file that failed to read, or None."""
+    if "cannot read or decode data file" not in str(error):
+        return None
+    from tfmtl.data import file_errors
+
+    line = file_errors.describe(error)
+    return None if line is None else file_errors.DataFileError(line)
 
 
 def run(main, prog, module, aliases=None):

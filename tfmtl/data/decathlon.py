@@ -50,6 +50,7 @@ from tfmtl.data.decathlon_tasks import (
     stream_names,
     task_splits,
 )
+from tfmtl.data.file_errors import read_decoded
 
 # The task helpers live in `decathlon_tasks`; gin configs name them
 # `decathlon.<name>` (`from tfmtl.data import decathlon`).
@@ -288,8 +289,9 @@ class Decathlon(DataSource):
         def example(position, record):
             image, label, owner = record
             if self.format == "devkit":
-                image = tf.io.decode_image(
-                    tf.io.read_file(image), channels=3, expand_animations=False
+                image = read_decoded(
+                    image,
+                    lambda b: tf.io.decode_image(b, 3, expand_animations=False),
                 )
             image = self._preprocess(
                 image, owner, position, seed or 0, train, normalize

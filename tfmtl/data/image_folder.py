@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfmtl.data import classification_augment
 from tfmtl.data.data_source import DataNotFoundError, DataSource
+from tfmtl.data.file_errors import read_decoded
 
 _EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # compat: the reference has only train and test and selects checkpoints on
@@ -55,8 +56,8 @@ def list_images(directory, classes):
 
 def decode(path):
     """Reads an image file as float32 [H, W, 3] in [0, 1], native size."""
-    image = tf.io.decode_image(
-        tf.io.read_file(path), channels=3, expand_animations=False
+    image = read_decoded(
+        path, lambda b: tf.io.decode_image(b, 3, expand_animations=False)
     )
     return tf.image.convert_image_dtype(image, tf.float32)
 

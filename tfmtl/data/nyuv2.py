@@ -5,6 +5,7 @@ from RGBD Images", ECCV 2012; the layout and label conventions of
 `dataloaders/nyu_v2_dataloader.py` in github.com/sunxm2357/AdaShare.
 """
 
+import io
 import json
 import os
 
@@ -12,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.data.data_source import DataNotFoundError, DataSource
+from tfmtl.data.file_errors import read_decoded
 
 NORMALS_ENCODINGS = ("decoded", "adashare")
 
@@ -42,12 +44,32 @@ def read_split_json(data_dir, json_name, dataset):
 
 
 def load_npy(path, dtype):
-    """Reads a `.npy` file inside a `tf.data` map (via numpy)."""
+    """Reads a `.npy` file inside a `tf.data` map (parsed by numpy).
 
-    def read(p):
-        return np.asarray(np.load(np.asarray(p).item().decode()), dtype=dtype)
+    A missing or corrupt file fails with its path (`read_decoded`).
+    """
 
-    return tf.numpy_function(read, [path], tf.as_dtype(dtype))
+    def parse(contents):
+        try:
+            array = np.load(io.BytesIO(contents), allow_pickle=False)
+            return True, np.asarray(array, dtype=dtype)
+        except Exception:  # noqa: BLE001 - reported with the path below.
+            return False, np.zeros([0], dtype)
+
+    def decode(contents):
+        ok, array = tf.numpy_function(
+            parse, [contents], (tf.bool, tf.as_dtype(dtype))
+        )
+        # Fails quietly inside `read_decoded`, which names the file.
+        with tf.control_dependencies([tf.debugging.Assert(ok, ["npy"])]):
+            return tf.identity(array)
+
+    return read_decoded(path, decode)
+
+
+def read_png(path, channels):
+    """Decodes a PNG file to uint8 [H, W, channels], naming it on failure."""
+    return read_decoded(path, lambda b: tf.io.decode_png(b, channels))
 
 
 def encoded_normals(raw, encoding):
@@ -155,12 +177,12 @@ class NYUv2(DataSource):
             for c in range(4)
         ]
         img, seg, normal, depth = (tf.gather(c, index) for c in columns)
-        image = tf.io.decode_png(tf.io.read_file(img), channels=3)
+        image = read_png(img, 3)
         # compat: the reference feeds BGR minus the Caffe mean; the tfmtl
         # contract is RGB in [0, 1].
         image = tf.image.convert_image_dtype(image, tf.float32)
-        labels = tf.io.decode_png(tf.io.read_file(seg), channels=1)[..., 0]
-        raw_normals = tf.io.decode_png(tf.io.read_file(normal), channels=3)
+        labels = read_png(seg, 1)[..., 0]
+        raw_normals = read_png(normal, 3)
         depth_map = load_npy(depth, np.float32)
         height, width = self.image_shape
         depth_map = tf.reshape(depth_map, [height, width, 1])

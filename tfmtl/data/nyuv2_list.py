@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.data.data_source import DataNotFoundError, DataSource
+from tfmtl.data.file_errors import read_decoded
+from tfmtl.data.nyuv2 import read_png
 
 _LISTS = {
     "training": ("training_seg.txt", "training_normal_mask.txt"),
@@ -174,14 +176,13 @@ class NYUv2List(DataSource):
         name, indices = self._split(split)
         images, segs, normals = self._files[name]
         row = tf.gather(tf.constant(indices, tf.int64), index)
-        image = tf.io.decode_image(
-            tf.io.read_file(tf.gather(images, row)),
-            channels=3,
-            expand_animations=False,
+        image = read_decoded(
+            tf.gather(images, row),
+            lambda b: tf.io.decode_image(b, 3, expand_animations=False),
         )
         image = tf.image.convert_image_dtype(image, tf.float32)
-        seg = tf.io.decode_png(tf.io.read_file(tf.gather(segs, row)), 1)
-        raw = tf.io.decode_png(tf.io.read_file(tf.gather(normals, row)), 3)
+        seg = read_png(tf.gather(segs, row), 1)
+        raw = read_png(tf.gather(normals, row), 3)
         valid = tf.reduce_any(raw != 255, axis=-1, keepdims=True)
         # compat: the reference feeds the stored uint8 values to a cosine
         # loss unchanged; here they are mapped to [-1, 1] unit vectors.

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmtl.data.data_source import DataNotFoundError, DataSource
+from tfmtl.data.file_errors import read_decoded
 from tfmtl.data.nyuv2 import read_split_json
 
 _COLUMNS = ("rgb", "segmentation", "normals", "depth", "keypoints", "edges")
@@ -116,7 +117,9 @@ class Taskonomy(DataSource):
         return len(self._entries(split))
 
     def _read(self, path, channels, dtype=tf.uint8):
-        image = tf.io.decode_png(tf.io.read_file(path), channels, dtype)
+        image = read_decoded(
+            path, lambda b: tf.io.decode_png(b, channels, dtype)
+        )
         size = (self.image_size, self.image_size)
         return tf.image.resize(image, size, method="nearest")
 

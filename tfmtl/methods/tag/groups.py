@@ -130,6 +130,7 @@ def run_command(base_dir, tasks, gin_files, bindings, python=None):
     command += [f"--run_dir={run_dir(base_dir, tasks)}"]
     command += [f"--gin_file={f}" for f in gin_files]
     command += ["--gin_bindings=AFFINITY_ENABLED = False"]
+    command += ["--gin_unused_ok=AFFINITY_ENABLED"]  # Configs without TAG.
     command += [f"--gin_bindings={b}" for b in bindings]
     command += [
         f"--gin_bindings=TASK_NAMES = {list(tasks)!r}",
