@@ -99,6 +99,7 @@ def search(
     cleanup=False,
     debug_seed=0,
     debug_per_task=False,
+    backend=None,
 ):
     """Runs (or resumes) a partition search; returns its summary.
 
@@ -121,6 +122,8 @@ def search(
         debug_seed: Seed of the debug target.
         debug_per_task: The debug reward also scores each task (for
             multi-objective ES).
+        backend: Factory of `tfmtl.search.backend_flags` for the "cmd"
+            children (None: child processes in threads).
     """
     from tfmtl.methods.feature_partitioning.partition_candidate import (
         PartitionCandidate,
@@ -145,6 +148,8 @@ def search(
             timeout=child_timeout,
             cleanup=cleanup,
         )
+        if backend is not None:
+            evaluate = backend(evaluate, search_dir, num_workers, devices)
     else:
         raise ValueError(f"worker_mode must be cmd or debug: {worker_mode!r}")
     runner = SearchRunner(
