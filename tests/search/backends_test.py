@@ -81,7 +81,6 @@ def test_local_backend_pins_each_child_to_its_own_gpu(tmp_path):
     calls = tmp_path / "calls.jsonl"
     evaluator = _evaluator(tmp_path, calls, sleep=1.0)
     backend = LocalBackend(evaluator, max_jobs=2, devices=["3", "5"])
-    backend.poll_seconds = 0.05
     searcher = PartitionRandomSearch(2, num_samples=4, batch_size=4, seed=2)
     summary = SearchRunner(searcher, backend, tmp_path, max_retries=0).run()
     records, events = _records(tmp_path)

@@ -68,10 +68,11 @@ class DryRun:
             per = max(accelerators, 1)
             total = budget * hours * per
             summary["accelerator_hours"] = total
+            unit = "accelerator-hours" if accelerators else "machine-hours"
             self.out(
                 f"estimate: {budget} x {self.steps_per_run} steps / "
-                f"{self.steps_per_second:g} steps/s = {budget * hours:.3g} "
-                f"job-hours x {per} accelerator(s) = {total:.3g} "
-                "accelerator-hours (job start-up not counted)"
+                f"{self.steps_per_second:g} steps/s = {budget * hours:.4g} "
+                f"job-hours x {per} accelerator(s) = {total:.4g} {unit} "
+                "(job start-up not counted)"
             )
         return summary

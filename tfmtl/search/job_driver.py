@@ -61,14 +61,14 @@ class JobDriver:
         backend = self.backend
         inflight, queue = {}, []
         for sample_id, params in items:
-            spec = backend.evaluator.spec(sample_id, params)
             event = jobs.get(sample_id)
-            sample = _Sample(sample_id, params, spec)
+            sample = _Sample(sample_id, params, None)
             if event is None:
                 queue.append(sample)
                 continue
             sample.attempt = int(event["attempt"])
             if backend.attach(event["job"]):
+                sample.spec = backend.evaluator.spec(sample_id, params)
                 logging.info("Re-attaching %s to %s.", sample_id, event["job"])
                 inflight.setdefault(event["job"], []).append(sample)
             else:
@@ -88,6 +88,9 @@ class JobDriver:
                 batch = queue[: backend.evals_per_job]
                 del queue[: len(batch)]
                 attempt = max(s.attempt for s in batch)
+                for s in batch:
+                    if s.spec is None:
+                        s.spec = backend.evaluator.spec(s.sample_id, s.params)
                 handle = backend.submit([s.spec for s in batch], attempt)
                 self.journal(
                     {

@@ -45,6 +45,7 @@ class LocalBackend:
 
     kind = "local"
     evals_per_job = 1
+    poll_seconds = 0.2
 
     def __init__(self, evaluator, max_jobs=1, devices=None):
         self.evaluator = evaluator
