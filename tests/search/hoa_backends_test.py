@@ -1,5 +1,6 @@
 """HOA's pair runs (TAG) through the local and the Vertex AI backends."""
 
+import json
 import os
 import subprocess
 import sys
@@ -207,3 +208,36 @@ def test_celeba_hoa_dry_run_prints_45_specs_that_parse(tmp_path):
     assert "= 39.75 accelerator-hours" in estimate
     # Nothing ran: no search log.
     assert not os.path.exists(base / "pair_runs" / "search_log.jsonl")
+
+
+@pytest.mark.large
+def test_hoa_trains_real_runs_on_fake_vertex_jobs(tmp_path):
+    """The HOA loop with the real child (`group_run_main` training with
+    `tfmtl train` in each job's container command, smoke-sized): every
+    run's model dir is under the output dir, its eval_results.json comes
+    back, and HOA's matrix is built from them."""
+    tasks = ["attr_a0", "attr_b0", "segmentation"]
+    base, bucket = tmp_path / "hoa", tmp_path / "bucket"
+    client = FakeJobClient(tmp_path / "jobs", preempt={"tfmtl-hoa-pairs-4-a0"})
+    summary = groups.train(
+        str(base),
+        groups.pair_runs(tasks),
+        ["gin_configs/smoke.gin"],
+        ["TRAIN_STEPS = 2", "EVAL_EVERY = 2", "CHECKPOINT_EVERY = 2"],
+        "pair_runs",
+        num_workers=2,
+        backend=_vertex_factory(client, bucket),
+    )
+    assert summary["num_evaluations"] == 6 and not summary["failed"]
+    assert summary["retried"] == [4]
+    for run in groups.pair_runs(tasks):
+        name = "+".join(run)
+        remote = (bucket / name / "eval_results.json").read_text()
+        assert (base / name / "eval_results.json").read_text() == remote
+    matrix = np.array(groups.hoa_matrix(str(base), tasks))
+    assert matrix.shape == (3, 3) and np.all(np.isfinite(matrix))
+    # The matrix holds each run's own validation loss of the target.
+    with open(base / "attr_a0+attr_b0" / "eval_results.json") as f:
+        pair = json.load(f)["results"]
+    assert matrix[0, 1] == pytest.approx(pair["loss/attr_a0"])
+    assert matrix[1, 0] == pytest.approx(pair["loss/attr_b0"])
