@@ -70,6 +70,28 @@ def _records(search_dir):
     ]
 
 
+def _scalars(directory):
+    """`{tag: [values in step order]}` of the TensorBoard events."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator,
+    )
+
+    events = EventAccumulator(str(directory), size_guidance={"tensors": 0})
+    events.Reload()
+    return {
+        tag: [
+            float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)
+        ]
+        for tag in events.Tags()["tensors"]
+    }
+
+
+def report_lines(directory):
+    with open(os.path.join(directory, "report.txt")) as f:
+        return f.read().splitlines()
+
+
 def _calls(path):
     with open(path) as f:
         return [json.loads(line) for line in f]
@@ -228,6 +250,17 @@ def test_es_on_vertex_survives_a_preemption_and_a_killed_driver(tmp_path):
     assert summary["retried"] == [3]
     # The restarted driver re-attached to the jobs in flight at the kill.
     assert len(second.created) == 16 + 1 - 6
+    # Progress as TensorBoard scalars: never more than max_jobs=3 jobs
+    # running, all 16 finished, best score so far = the summary's.
+    scalars = _scalars(search_dir)
+    assert max(scalars["jobs/running"]) == 3
+    assert scalars["jobs/finished"][-1] == 16
+    assert scalars["jobs/failed"][-1] == 0
+    assert scalars["jobs/best_score"][-1] == pytest.approx(
+        summary["best_score"]
+    )
+    (tail,) = [x for x in report_lines(search_dir) if x.split()[0] == "3"]
+    assert "attempts 2 vertex projects/p/" in tail
     # The same search run in process: same proposals, same scores.
     reference = _es()
     SearchRunner(reference, _in_process, tmp_path / "ref", 2).run()

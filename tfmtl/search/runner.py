@@ -36,6 +36,7 @@ import time
 import numpy as np
 from absl import logging
 
+from tfmtl.search import progress
 from tfmtl.search.job_driver import JobDriver, parse_result
 from tfmtl.search.plot import write_plot
 
@@ -277,35 +278,16 @@ class SearchRunner:
         """Console line and TensorBoard scalars of the jobs' progress."""
         import tensorflow as tf
 
-        statuses = [r["status"] for r in self.records.values()]
-        values = {
-            "jobs/finished": statuses.count("ok"),
-            "jobs/running": running,
-            "jobs/queued": queued,
-            "jobs/failed": len(statuses) - statuses.count("ok"),
-        }
-        if self._history:
-            values["jobs/best_score"] = float(np.max(self._history))
-        line = ", ".join(f"{k[5:]} {v:.6g}" for k, v in values.items())
-        print(f"[{self.search_dir}] {line}", flush=True)
+        values = progress.values(self.records, self._history, running, queued)
+        print(f"[{self.search_dir}] {progress.line(values)}", flush=True)
         with self._summary_writer().as_default():
             for name, value in values.items():
                 tf.summary.scalar(name, value, step=len(self._history))
         self._writer.flush()
 
     def _write_report(self):
-        """`report.txt`: each evaluation's status and what ran it where."""
-        lines = []
-        for record in sorted(self.records.values(), key=lambda r: r["id"]):
-            where = record.get("where", "in process")
-            jobs = ", ".join(record.get("jobs", []))
-            lines.append(
-                f"{record['id']:>6} {record['status']:<6} "
-                f"score {record['score']:.6g} attempts {record['attempts']} "
-                f"{where}{f' [{jobs}]' if jobs else ''}"
-            )
         with open(os.path.join(self.search_dir, "report.txt"), "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(progress.report(self.records))
 
     def _task_matrix(self, task_scores):
         """[K, N] per-task scores; a failed child gets `worst_score`."""
