@@ -32,16 +32,17 @@ from tfmtl.search.runner import LOG_NAME
 SETTINGS = {"image_uri": "img:1", "machine_type": "n1-standard-4"}
 
 
-def _evaluator(search_dir, calls, sleep=0.0):
+def _evaluator(search_dir, calls, sleep=0.0, fail=None):
     command = [sys.executable, "-m", "tests.search.toy_child"]
     command += [f"--calls={calls}", f"--sleep={sleep}"]
+    command += [f"--fail={fail}"] if fail is not None else []
     return SubprocessEvaluator(command, search_dir, PartitionCandidate(2))
 
 
-def _vertex(search_dir, calls, client, output_dir, **kwargs):
+def _vertex(search_dir, calls, client, output_dir, fail=None, **kwargs):
     kwargs.setdefault("poll_seconds", 0.05)
     return VertexBackend(
-        _evaluator(search_dir, calls),
+        _evaluator(search_dir, calls, fail=fail),
         client=client,
         project="p",
         region="us-central1",
@@ -286,3 +287,26 @@ def test_vertex_batches_run_several_evaluations_per_job(tmp_path):
     for record in records:
         params = np.array(record["params"])
         assert record["score"] == pytest.approx(_in_process(0, params, 0, 0))
+
+
+def test_preemptions_are_retried_beyond_max_retries_failures_are_not(
+    tmp_path,
+):
+    """With `max_retries=0` a child that fails is logged failed (score
+    `worst_score`) after one job, while a preempted job is submitted again
+    (preemptions have their own budget)."""
+    calls = tmp_path / "calls.jsonl"
+    client = FakeJobClient(tmp_path / "jobs", preempt={"tfmtl-0-a0"})
+    backend = _vertex(tmp_path / "s", calls, client, tmp_path / "b", fail="1")
+    searcher = PartitionRandomSearch(2, num_samples=3, batch_size=3, seed=5)
+    summary = SearchRunner(
+        searcher, backend, tmp_path / "s", max_retries=0, worst_score=-7.0
+    ).run()
+    records, _ = _records(tmp_path / "s")
+    by_id = {r["id"]: r for r in records}
+    assert summary["failed"] == [1] and summary["retried"] == [0]
+    assert by_id[0]["status"] == "ok" and by_id[0]["preemptions"] == 1
+    assert by_id[1]["attempts"] == 1 and by_id[1]["score"] == -7.0
+    assert "rc 1" in by_id[1]["errors"][0]
+    names = sorted(j["display_name"] for j in client.launched())
+    assert names == ["tfmtl-0-a0", "tfmtl-0-a1", "tfmtl-1-a0", "tfmtl-2-a0"]

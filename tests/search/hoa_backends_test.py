@@ -73,13 +73,13 @@ def _fake_python(tmp_path):
     return str(fake), calls
 
 
-def _vertex_factory(client, output_dir):
+def _vertex_factory(client, output_dir, prefix="tfmtl-hoa-pairs"):
     settings = {
         "project": "p",
         "region": "us-central1",
         "output_dir": str(output_dir),
         "job_settings": {"image_uri": "img:1", "spot": True},
-        "name_prefix": "tfmtl-hoa-pairs",
+        "name_prefix": prefix,
         "poll_seconds": 0.05,
     }
 

@@ -1,11 +1,11 @@
 """A cheap child evaluation for the backend tests (no TensorFlow).
 
     python -m tests.search.toy_child --partition_file=F --result_file=R \
-        --calls=CALLS [--sleep=S]
+        --calls=CALLS [--sleep=S] [--fail=SAMPLE]
 
 Reads the candidate partition `F` (written by `PartitionCandidate`), appends
 `{"sample": <dir name>, "device": $CUDA_VISIBLE_DEVICES}` to `CALLS` and
-writes the score of `score_of` to `R`.
+writes the score of `score_of` to `R` (exits 1 instead for `SAMPLE`).
 """
 
 import argparse
@@ -31,6 +31,7 @@ def main(argv=None):
     parser.add_argument("--result_file", required=True)
     parser.add_argument("--calls", required=True)
     parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--fail", default=None, help="Sample that fails.")
     args = parser.parse_args(argv)
     with open(args.partition_file) as f:
         partition = json.load(f)
@@ -39,6 +40,8 @@ def main(argv=None):
         device = os.environ.get("CUDA_VISIBLE_DEVICES")
         f.write(json.dumps({"sample": sample, "device": device}) + "\n")
     time.sleep(args.sleep)
+    if sample == args.fail:
+        return 1
     with open(args.result_file, "w") as f:
         json.dump({"score": score_of(partition["forward"])}, f)
     return 0

@@ -35,20 +35,26 @@ class JobDriver:
     (`journal(event)`, a line of the search log holding the job's name), so
     a restarted driver re-attaches to the jobs of evaluations that have no
     result yet (`backend.attach`) instead of submitting them again. A
-    failed or preempted job is submitted again, up to `max_retries` times
-    per evaluation.
+    failed job is submitted again up to `max_retries` times per
+    evaluation; a preempted one (a Spot VM taken back) up to
+    `max_preemptions` more times, which do not count as failures.
 
     Args:
         backend: The backend.
         journal: Callable `(event dict)`: appends to the search log.
-        max_retries: Extra attempts of an evaluation.
+        max_retries: Extra attempts of an evaluation after failures.
         progress: Optional callable `(running, queued)`, called when the
             numbers change.
+        max_preemptions: Extra attempts of an evaluation after
+            preemptions.
     """
 
-    def __init__(self, backend, journal, max_retries=1, progress=None):
+    def __init__(
+        self, backend, journal, max_retries=1, progress=None, max_preemptions=3
+    ):
         self.backend, self.journal = backend, journal
         self.max_retries, self.progress = int(max_retries), progress
+        self.max_preemptions = int(max_preemptions)
 
     def run(self, items, jobs, done):
         """Evaluates `items` (`(sample_id, params)`); calls `done` for each.
@@ -132,13 +138,16 @@ class JobDriver:
             sample.errors.append(f"{type(error).__name__}: {error}"[-500:])
             sample.preemptions += state == "preempted"
             logging.warning(
-                "Evaluation %d failed (attempt %d/%d): %s",
+                "Evaluation %d failed (attempt %d): %s",
                 sample.sample_id,
                 sample.attempt + 1,
-                self.max_retries + 1,
                 sample.errors[-1],
             )
-            if sample.attempt < self.max_retries:
+            failures = len(sample.errors) - sample.preemptions
+            if (
+                state == "preempted"
+                and sample.preemptions <= self.max_preemptions
+            ) or (state != "preempted" and failures <= self.max_retries):
                 sample.attempt += 1
                 queue.append(sample)
                 return
