@@ -67,7 +67,7 @@ def _records(search_dir):
     with open(os.path.join(search_dir, LOG_NAME)) as f:
         lines = [json.loads(line) for line in f]
     return [r for r in lines if "event" not in r], [
-        r for r in lines if "event" in r
+        r for r in lines if r.get("event") == "job"
     ]
 
 
@@ -310,3 +310,65 @@ def test_preemptions_are_retried_beyond_max_retries_failures_are_not(
     assert "rc 1" in by_id[1]["errors"][0]
     names = sorted(j["display_name"] for j in client.launched())
     assert names == ["tfmtl-0-a0", "tfmtl-0-a1", "tfmtl-1-a0", "tfmtl-2-a0"]
+
+
+@pytest.mark.large
+def test_a_driver_killed_with_sigkill_resubmits_nothing(tmp_path):
+    """The driver process is killed (SIGKILL) once it has submitted jobs
+    and rerun: the rerun re-attaches to the running jobs, runs each child
+    once in all and reaches the uninterrupted in-process result."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.search.fake_vertex import ROOT
+
+    paths = [tmp_path / n for n in ("es", "jobs", "bucket", "calls.jsonl")]
+    command = [sys.executable, "-m", "tests.search.toy_driver"]
+    command += [str(p) for p in paths]
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    driver = subprocess.Popen(command, cwd=ROOT, env=env)
+    log = paths[0] / LOG_NAME
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and driver.poll() is None:
+        if log.exists() and log.read_text().count('"event": "job"') >= 5:
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, "the driver ended before it was killed"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    killed_at = len(FakeJobClient(paths[1]).launched())
+    assert 5 <= killed_at < 16
+    rerun = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    ran = sorted(int(c["sample"]) for c in _calls(paths[3]))
+    assert ran == list(range(16))
+    assert len(FakeJobClient(paths[1]).launched()) == 16
+    reference = _es()
+    SearchRunner(reference, _in_process, tmp_path / "ref", 2).run()
+    best = json.loads(rerun.stdout.strip().splitlines()[-1])["best_score"]
+    assert best == pytest.approx(reference.best_score)
+
+
+def test_a_driver_killed_between_create_and_journal_finds_its_job(tmp_path):
+    """The driver dies right after Vertex AI created a job, before the
+    job's name reached the log: the restarted driver finds the job by its
+    request label and re-attaches; the child runs once."""
+    calls, jobs = tmp_path / "calls.jsonl", tmp_path / "jobs"
+    first = FakeJobClient(jobs, kill_after=3)
+    backend = _vertex(tmp_path / "s", calls, first, tmp_path / "b", max_jobs=2)
+
+    def searcher():
+        return PartitionRandomSearch(2, num_samples=4, batch_size=4, seed=6)
+
+    with pytest.raises(DriverKilled):
+        SearchRunner(searcher(), backend, tmp_path / "s").run()
+    second = FakeJobClient(jobs)
+    backend = _vertex(tmp_path / "s", calls, second, tmp_path / "b", max_jobs=2)
+    summary = SearchRunner(searcher(), backend, tmp_path / "s").run()
+    assert summary["num_evaluations"] == 4 and not summary["failed"]
+    assert sorted(int(c["sample"]) for c in _calls(calls)) == [0, 1, 2, 3]
+    names = [j["display_name"] for j in second.launched()]
+    assert sorted(names) == [f"tfmtl-{i}-a0" for i in range(4)]

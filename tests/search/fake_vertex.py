@@ -8,13 +8,16 @@ its state from files under `root`, so a second client on the same `root` (a
 restarted driver) sees the jobs of the first. `preempt` names display
 names whose first job is reported FAILED with a Spot preemption message
 instead of running; `kill_at` raises `DriverKilled` on that create call,
-as if the driver died there.
+as if the driver died there; `kill_after` raises it once the job of that
+call is created, before the driver hears of it.
 """
 
 import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 
 from google.cloud.aiplatform_v1.types import custom_job, job_state
 
@@ -29,9 +32,17 @@ class DriverKilled(BaseException):
 
 
 class FakeJobClient:
-    def __init__(self, root, python=sys.executable, preempt=(), kill_at=None):
+    def __init__(
+        self,
+        root,
+        python=sys.executable,
+        preempt=(),
+        kill_at=None,
+        kill_after=None,
+    ):
         self.root, self.python = str(root), python
         self.preempt, self.kill_at = set(preempt), kill_at
+        self.kill_after = kill_after
         self.created = []
         os.makedirs(self.root, exist_ok=True)
 
@@ -52,39 +63,42 @@ class FakeJobClient:
         assert again == custom_job
         if self.kill_at is not None and len(self.created) + 1 == self.kill_at:
             raise DriverKilled(f"driver killed at create {self.kill_at}")
-        number = len(self.launched()) + 1
-        name = f"{parent}/customJobs/{number}"
+        name = f"{parent}/customJobs/{uuid.uuid4().int % 10**12}"
         pool = custom_job.job_spec.worker_pool_specs[0]
         command = [*pool.container_spec.command, *pool.container_spec.args]
         preempted = custom_job.display_name in self.preempt and not any(
             j["display_name"] == custom_job.display_name
             for j in self.launched()
         )
-        with open(os.path.join(self.root, "launched.jsonl"), "a") as f:
-            f.write(
-                json.dumps(
-                    {
-                        "name": name,
-                        "display_name": custom_job.display_name,
-                        "command": command,
-                        "preempted": preempted,
-                    }
-                )
-                + "\n"
-            )
+        record = {
+            "name": name,
+            "display_name": custom_job.display_name,
+            "command": command,
+            "preempted": preempted,
+            "labels": dict(custom_job.labels),
+        }
+        launched = os.path.join(self.root, "launched.jsonl")
+        line = json.dumps(record) + "\n"
         if preempted:
             with open(self._path(name, ".rc"), "w") as f:
                 f.write("preempted")
+            with open(launched, "a") as f:
+                f.write(line)
         else:
-            if command[0] == "python":
-                command[0] = self.python
-            # The job outlives its driver: its exit status goes to a file.
+            run = list(command)
+            if run[0] == "python":
+                run[0] = self.python
+            # The job process records itself (creation is atomic, as on
+            # Vertex AI: a driver killed now still finds it), runs the
+            # command and outlives the driver; its exit status goes to a
+            # file.
             script = (
                 "import subprocess, sys; "
-                f"rc = subprocess.run({command!r}).returncode; "
+                f"open({launched!r}, 'a').write({line!r}); "
+                f"rc = subprocess.run({run!r}).returncode; "
                 f"open({self._path(name, '.rc')!r}, 'w').write(str(rc))"
             )
-            subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-c", script],
                 cwd=ROOT,
                 env={**os.environ, "PYTHONPATH": ROOT},
@@ -92,10 +106,29 @@ class FakeJobClient:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+            # Returns once the job exists, as the API does.
+            deadline = time.monotonic() + 60
+            while not any(j["name"] == name for j in self.launched()):
+                assert time.monotonic() < deadline, f"{name} never started"
+                time.sleep(0.01)
+            del process
         self.created.append(custom_job)
+        if self.kill_after is not None and len(self.created) == self.kill_after:
+            raise DriverKilled(f"driver killed after create {self.kill_after}")
         created = custom_job_type()(custom_job)
         created.name = name
         return created
+
+    def list_custom_jobs(self, *, parent, filter):  # noqa: A002 - the API
+        """The jobs whose labels match `labels.KEY="VALUE"`."""
+        key, _, value = filter.removeprefix("labels.").partition("=")
+        value = value.strip('"')
+        return [
+            custom_job_type()(name=j["name"])
+            for j in self.launched()
+            if j["name"].startswith(parent)
+            and j.get("labels", {}).get(key) == value
+        ]
 
     def get_custom_job(self, *, name):
         job = custom_job_type()(name=name)

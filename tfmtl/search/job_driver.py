@@ -1,6 +1,7 @@
 """Keeps a backend's jobs in flight: cap, polling, retries, re-attaching."""
 
 import time
+import uuid
 
 import numpy as np
 from absl import logging
@@ -32,7 +33,8 @@ class JobDriver:
 
     At most `backend.max_jobs` jobs run at once, each with
     `backend.evals_per_job` evaluations. Every submitted job is journaled
-    (`journal(event)`, a line of the search log holding the job's name), so
+    (`journal(event)`, lines of the search log holding a request id, then
+    the job's name), so
     a restarted driver re-attaches to the jobs of evaluations that have no
     result yet (`backend.attach`) instead of submitting them again. A
     failed job is submitted again up to `max_retries` times per
@@ -73,10 +75,17 @@ class JobDriver:
                 queue.append(sample)
                 continue
             sample.attempt = int(event["attempt"])
-            if backend.attach(event["job"]):
+            handle = event.get("job")
+            if handle is None:  # killed between submitting and journaling
+                handle = backend.find(event["request"])
+                if handle is not None and handle not in inflight:
+                    self._journal_job(
+                        handle, event["request"], event["ids"], sample.attempt
+                    )
+            if handle is not None and backend.attach(handle):
                 sample.spec = backend.evaluator.spec(sample_id, params)
-                logging.info("Re-attaching %s to %s.", sample_id, event["job"])
-                inflight.setdefault(event["job"], []).append(sample)
+                logging.info("Re-attaching %s to %s.", sample_id, handle)
+                inflight.setdefault(handle, []).append(sample)
             else:
                 queue.append(sample)
         try:
@@ -97,17 +106,21 @@ class JobDriver:
                 for s in batch:
                     if s.spec is None:
                         s.spec = backend.evaluator.spec(s.sample_id, s.params)
-                handle = backend.submit([s.spec for s in batch], attempt)
+                # Journaled before and after: a driver killed in between
+                # finds the job again by its request id (`backend.find`).
+                ids = [s.sample_id for s in batch]
+                request = uuid.uuid4().hex[:16]
                 self.journal(
                     {
-                        "event": "job",
-                        "job": handle,
-                        "ids": [s.sample_id for s in batch],
+                        "event": "submit",
+                        "request": request,
+                        "ids": ids,
                         "attempt": attempt,
-                        "backend": backend.kind,
-                        "where": backend.where(handle),
                     }
                 )
+                specs = [s.spec for s in batch]
+                handle = backend.submit(specs, attempt, request)
+                self._journal_job(handle, request, ids, attempt)
                 inflight[handle] = batch
                 changed = True
             for handle in list(inflight):
@@ -127,6 +140,19 @@ class JobDriver:
             last = counts
             if not changed and inflight:
                 time.sleep(backend.poll_seconds)
+
+    def _journal_job(self, handle, request, ids, attempt):
+        self.journal(
+            {
+                "event": "job",
+                "job": handle,
+                "request": request,
+                "ids": list(ids),
+                "attempt": attempt,
+                "backend": self.backend.kind,
+                "where": self.backend.where(handle),
+            }
+        )
 
     def _finish(self, sample, state, message, batch_size, queue, done):
         try:

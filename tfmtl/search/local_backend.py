@@ -71,8 +71,9 @@ class LocalBackend:
         lines = [f"child {s.sample_id}: {' '.join(s.argv)}" for s in specs]
         return lines, 1 if self.devices else 0
 
-    def submit(self, specs, attempt):
+    def submit(self, specs, attempt, request=None):
         """Starts the child of `specs` (one); returns its handle."""
+        del request
         (spec,) = specs
         slot = self._free_slot()
         env = dict(os.environ, TFMTL_SAMPLE_DIR=spec.directory)
@@ -88,6 +89,10 @@ class LocalBackend:
         handle = f"local/{slot}/{process.pid}"
         self._jobs[handle] = (process, log, slot, spec, time.time())
         return handle
+
+    def find(self, request):
+        """Local children of an earlier driver cannot be found again."""
+        del request
 
     def attach(self, handle):
         """Local children of an earlier driver cannot be re-attached."""

@@ -102,7 +102,7 @@ class SearchRunner:
                     # A line cut off by the interruption: run it again.
                     logging.warning("Ignoring a truncated search log line.")
                     continue
-                if record.get("event") == "job":
+                if record.get("event") in ("submit", "job"):
                     for sample_id in record["ids"]:
                         self.jobs[int(sample_id)] = record
                     continue

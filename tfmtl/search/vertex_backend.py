@@ -7,6 +7,7 @@ import re
 from tfmtl import vertex_job
 
 BATCH_MODULE = "tfmtl.search.run_batch"
+REQUEST_LABEL = "tfmtl_request"
 _PREEMPTED = re.compile(r"preempt|spot vm|stockout", re.IGNORECASE)
 _RUNNING = (
     "JOB_STATE_QUEUED",
@@ -87,6 +88,10 @@ class VertexBackend:
             raise ValueError("evals_per_job and max_jobs must be >= 1.")
         self.name_prefix, self.poll_seconds = name_prefix, poll_seconds
 
+    @property
+    def parent(self):
+        return f"projects/{self.project}/locations/{self.region}"
+
     # ---------------------------------------------------------------- paths
     def sample_uri(self, spec):
         return f"{self.output_dir}/samples/{spec.sample_id}"
@@ -119,8 +124,9 @@ class VertexBackend:
         span = str(ids[0]) if len(ids) == 1 else f"{ids[0]}-{ids[-1]}"
         return f"{self.name_prefix}-{span}-a{attempt}"[:128]
 
-    def build_job(self, specs, attempt):
-        """The `CustomJob` of `specs` (and the batch file it reads)."""
+    def build_job(self, specs, attempt, request=None):
+        """The `CustomJob` of `specs` (and the batch file it reads); the
+        label `tfmtl_request=<request>` finds it again (`find`)."""
         name = self.display_name(specs, attempt)
         jobs_uri = f"{self.output_dir}/jobs/{name}"
         batch = None
@@ -141,12 +147,16 @@ class VertexBackend:
             command = vertex_job.module_command(BATCH_MODULE)
             args = [f"--batch_file={container_path(jobs_uri)}/batch.json"]
         base = jobs_uri if jobs_uri.startswith("gs://") else None
+        settings = dict(self.job_settings)
+        if request:
+            labels = list(settings.get("labels", ()))
+            settings["labels"] = [*labels, (REQUEST_LABEL, request)]
         job = vertex_job.build_custom_job(
             args,
             display_name=name,
             command=command,
             base_output_dir=base,
-            **self.job_settings,
+            **settings,
         )
         return job, batch, jobs_uri
 
@@ -171,10 +181,10 @@ class VertexBackend:
         spec = json.dumps(json.loads(vertex_job.to_json(job)))
         return [head, spec], self.accelerators()
 
-    def submit(self, specs, attempt):
+    def submit(self, specs, attempt, request=None):
         """Copies the candidates up, creates the job; returns its name."""
         gfile = _gfile()
-        job, batch, jobs_uri = self.build_job(specs, attempt)
+        job, batch, jobs_uri = self.build_job(specs, attempt, request)
         for spec in specs:
             uri = self.sample_uri(spec)
             gfile.makedirs(uri)
@@ -189,10 +199,17 @@ class VertexBackend:
             with gfile.GFile(f"{jobs_uri}/batch.json", "w") as f:
                 json.dump(batch, f, indent=1)
         created = self.client.create_custom_job(
-            parent=f"projects/{self.project}/locations/{self.region}",
-            custom_job=job,
+            parent=self.parent, custom_job=job
         )
         return created.name
+
+    def find(self, request):
+        """The job created for `request` (its label), or None."""
+        jobs = self.client.list_custom_jobs(
+            parent=self.parent, filter=f'labels.{REQUEST_LABEL}="{request}"'
+        )
+        names = [job.name for job in jobs]
+        return names[0] if names else None
 
     def attach(self, handle):
         """A job of an earlier driver is polled by its name."""
