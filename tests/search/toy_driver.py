@@ -7,8 +7,8 @@ on `FakeJobClient` jobs.
 import json
 import sys
 
-from tests.search.backends_test import _es, _vertex
 from tests.search.fake_vertex import FakeJobClient
+from tests.search.search_helpers import _es, _vertex
 from tfmtl.search import SearchRunner
 
 
