@@ -241,3 +241,40 @@ def test_hoa_trains_real_runs_on_fake_vertex_jobs(tmp_path):
         pair = json.load(f)["results"]
     assert matrix[0, 1] == pytest.approx(pair["loss/attr_a0"])
     assert matrix[1, 0] == pytest.approx(pair["loss/attr_b0"])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--image_uri=img"], "needs a gs:// --base_output_dir"),
+        (["--image_uri=img", "--base_output_dir=/local"], "got '/local'"),
+        (["--staging_bucket=gs://b"], "--image_uri is required."),
+        (
+            ["--image_uri=img", "--staging_bucket=gs://b", "--env=A"],
+            "--env needs KEY=VALUE, got 'A'.",
+        ),
+    ],
+)
+def test_bad_vertex_flags_are_one_error_line(tmp_path, flags, message):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfmtl.methods.tag.groups",
+            "--mode=train_pairs",
+            "--tasks=a,b",
+            f"--base_dir={tmp_path}",
+            "--backend=vertex",
+            "--dry_run",
+            *flags,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    errors = [x for x in out.stderr.splitlines() if "error:" in x]
+    assert len(errors) == 1 and message in errors[0], out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
