@@ -1,4 +1,4 @@
-r"""Runs any `tfmtl.train` invocation as a Vertex AI custom job.
+r"""Runs any tfmtl binary as a Vertex AI custom job.
 
 Usage:
   python scripts/launch_vertex.py --project=my-project --region=us-central1 \
@@ -12,6 +12,15 @@ Usage:
 Everything after `--` is passed verbatim to `python -m tfmtl.train` in the
 container (gin files, `--gin.NAME=VALUE` bindings, `--mode`, ...). Gin files
 are read inside the image, so they must be part of it (rebuild after edits).
+
+`--binary` picks another binary: a `tfmtl <command>` name (`tag-groups`,
+`select-groups`, `feature-partitioning`, `adashare`, `taps`) or any module
+(`tfmtl.methods.taps.export`); its arguments are forwarded verbatim, without
+the trainer's defaults below. An outer loop's driver runs this way as a small
+CPU job (`--binary=tag-groups --machine_type=n1-standard-4 -- --mode=...
+--backend=vertex ...`), its directory on the `/gcs/<bucket>` mount, so a
+laptop can disconnect. The Vertex AI flags are those of every outer loop's
+`--backend=vertex` (`tfmtl.search.backend_flags`).
 
 The job's base output directory (`--base_output_dir`, default
 `<staging_bucket>/<display_name>`) makes Vertex AI set `AIP_MODEL_DIR`,
@@ -34,10 +43,14 @@ import sys
 
 from absl import app, flags, logging
 
+from tfmtl import vertex_job
+from tfmtl.__main__ import COMMANDS
+from tfmtl.search import backend_flags
 from tfmtl.vertex_job import (  # noqa: F401 - the launcher's API
     TRAINER_COMMAND,
     binds,
     build_custom_job,
+    module_command,
     to_json,
     trainer_args,
 )
@@ -45,71 +58,19 @@ from tfmtl.vertex_job import (  # noqa: F401 - the launcher's API
 FLAGS = flags.FLAGS
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+backend_flags.define_vertex_flags(__name__)
 flags.DEFINE_string(
-    "project",
-    os.environ.get("GOOGLE_CLOUD_PROJECT"),
-    "Google Cloud project (default: $GOOGLE_CLOUD_PROJECT, then the "
-    "application-default credentials' project).",
+    "binary",
+    "train",
+    "The tfmtl binary the job runs: a `tfmtl <command>` name ("
+    + ", ".join(COMMANDS)
+    + ") or a module (e.g. tfmtl.methods.taps.export).",
 )
-flags.DEFINE_string("region", "us-central1", "Vertex AI region.")
-flags.DEFINE_string(
-    "display_name", None, "Job name (default: tfmtl-<UTC time>)."
-)
-flags.DEFINE_string("image_uri", None, "Training container image.")
-flags.DEFINE_string("machine_type", "n1-standard-8", "Machine of each replica.")
-flags.DEFINE_string(
-    "accelerator_type",
-    None,
-    "Accelerator of each replica, e.g. NVIDIA_TESLA_T4, NVIDIA_L4 (default: "
-    "none).",
-)
-flags.DEFINE_integer(
-    "accelerator_count", 1, "Accelerators per replica (with accelerator_type)."
-)
-flags.DEFINE_integer(
-    "replica_count",
-    1,
-    "Machines in all (chief + workers). Above 1: MultiWorkerMirroredStrategy.",
-    lower_bound=1,
-)
-flags.DEFINE_string(
-    "staging_bucket",
-    None,
-    "gs:// bucket; the default base output directory is "
-    "<staging_bucket>/<display_name>.",
-)
-flags.DEFINE_string(
-    "base_output_dir",
-    None,
-    "gs:// directory of the job's model/, checkpoints/ and logs/ (sets the "
-    "AIP_* directories).",
-)
-flags.DEFINE_string(
-    "tensorboard",
-    None,
-    "Vertex AI TensorBoard resource "
-    "(projects/P/locations/L/tensorboards/ID); needs --service_account.",
-)
-flags.DEFINE_string("service_account", None, "Service account of the job.")
-flags.DEFINE_multi_string(
-    "env", [], "NAME=VALUE environment variable of the container (repeat)."
-)
-flags.DEFINE_multi_string("labels", [], "key=value job label (repeat).")
-flags.DEFINE_bool(
-    "spot", False, "Use Spot VMs (cheaper, preemptible; the job resumes)."
-)
-flags.DEFINE_bool(
-    "restart_job_on_worker_restart",
-    None,
-    "Restart every replica when one restarts (default: on with several "
-    "replicas, which MultiWorkerMirroredStrategy needs).",
-)
-flags.DEFINE_float(
-    "timeout_hours", None, "Cancel the job after this long.", lower_bound=0
-)
-flags.DEFINE_bool(
-    "dry_run", False, "Print the job spec as JSON; contact nothing."
-)
+
+
+def binary_command(binary):
+    """The container command of `--binary` (a command name or a module)."""
+    return module_command(COMMANDS.get(binary, binary))
 
 
 def _fail(message):
@@ -129,11 +90,7 @@ def _key_values(items, what):
 
 def job_service_client(region):
     """A `JobServiceClient` for the regional Vertex AI endpoint."""
-    from google.cloud import aiplatform_v1
-
-    return aiplatform_v1.JobServiceClient(
-        client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"}
-    )
+    return vertex_job.job_service_client(region)
 
 
 def submit(job, *, project, region):
@@ -169,7 +126,7 @@ def main(argv):
     args = argv[1:]
     if not args:
         raise app.UsageError(
-            "Pass the trainer's arguments after `--`, e.g. "
+            "Pass the binary's arguments after `--`, e.g. "
             "-- --gin_file=gin_configs/smoke.gin --mode=train"
         )
     if not args[0].startswith("-"):
@@ -185,6 +142,7 @@ def main(argv):
         job = build_custom_job(
             args,
             display_name=display_name,
+            command=binary_command(FLAGS.binary),
             image_uri=FLAGS.image_uri,
             machine_type=FLAGS.machine_type,
             accelerator_type=FLAGS.accelerator_type,

@@ -279,3 +279,41 @@ def test_the_dry_run_command_trains_in_the_aip_directories(tmp_path):
     assert glob.glob(os.path.join(logs, "eval", "events.*"))
     events = glob.glob(str(tmp_path / "**" / "events.*"), recursive=True)
     assert all(e.startswith(logs) for e in events)
+
+
+@pytest.mark.parametrize(
+    "binary, module",
+    [
+        ("tag-groups", "tfmtl.methods.tag.groups"),
+        ("select-groups", "tfmtl.methods.tag.select_main"),
+        ("feature-partitioning", "tfmtl.methods.feature_partitioning.main"),
+        ("adashare", "tfmtl.methods.adashare.main"),
+        ("taps", "tfmtl.methods.taps.main"),
+        ("tfmtl.methods.taps.export", "tfmtl.methods.taps.export"),
+    ],
+)
+def test_any_binary_is_launched_with_its_arguments_verbatim(binary, module):
+    """Issue #19 item 2: `--binary` launches any tfmtl binary; only
+    `tfmtl.train` gets the trainer's default bindings."""
+    args = ["--mode=train_pairs", "--tasks=a,b", "--base_dir=/gcs/b/hoa"]
+    job = _dry_run(
+        f"--binary={binary}",
+        "--staging_bucket=gs://b",
+        "--machine_type=n1-standard-4",
+        trainer=args,
+    )
+    (pool,) = job.job_spec.worker_pool_specs
+    assert list(pool.container_spec.command) == ["python", "-m", module]
+    assert list(pool.container_spec.args) == args
+    assert pool.machine_spec.machine_type == "n1-standard-4"
+
+
+def test_a_bad_binary_is_one_error_line():
+    bad = _launch(
+        "--dry_run",
+        "--image_uri=img",
+        "--staging_bucket=gs://b",
+        "--binary=a b",
+    )
+    assert bad.returncode == 2
+    assert "launch_vertex: error: Bad module name 'a b'." in bad.stderr

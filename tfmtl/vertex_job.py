@@ -1,9 +1,10 @@
-"""The Vertex AI `CustomJob` of a `python -m tfmtl.train` run.
+"""The Vertex AI `CustomJob` of a run of any tfmtl binary.
 
-`scripts/launch_vertex.py` is the command line around it: this module only
-turns trainer arguments and machine settings into the job proto (and its
-JSON), so it can be checked without a cloud project. It needs the `vertex`
-extra (`google-cloud-aiplatform`), imported when a job is built.
+`scripts/launch_vertex.py` is the command line around it, and the `vertex`
+backend of `tfmtl.search` submits the jobs it builds: this module only turns
+a binary's arguments and machine settings into the job proto (and its JSON),
+so it can be checked without a cloud project. It needs the `vertex` extra
+(`google-cloud-aiplatform`), imported when a job is built.
 """
 
 import datetime
@@ -13,6 +14,7 @@ TRAINER_COMMAND = ("python", "-m", "tfmtl.train")
 
 _BINDS = r"(?:--gin\.{name}=|--gin_bindings=\s*{name}\s*=)"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _LABEL = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _TENSORBOARD = re.compile(
     r"^projects/[^/]+/locations/[^/]+/tensorboards/[^/]+$"
@@ -25,8 +27,19 @@ def binds(args, name):
     return any(pattern.match(arg) for arg in args)
 
 
+def module_command(module):
+    """The container command that runs the binary `module`."""
+    if not _MODULE.match(module or ""):
+        raise ValueError(f"Bad module name {module!r}.")
+    return ("python", "-m", module)
+
+
 def trainer_args(args, *, replica_count=1, base_output_dir=None):
     """The container arguments: `args` verbatim plus the launcher's defaults.
+
+    The defaults (`MODEL_DIR=None` so the run uses the `AIP_*` directories,
+    `STRATEGY='multi_worker'` with several replicas) are those of
+    `tfmtl.train`; other binaries get their arguments verbatim.
 
     Args:
         args: Arguments of `python -m tfmtl.train`.
@@ -48,6 +61,7 @@ def build_custom_job(
     args,
     *,
     display_name,
+    command=TRAINER_COMMAND,
     image_uri,
     machine_type="n1-standard-8",
     accelerator_type=None,
@@ -62,11 +76,14 @@ def build_custom_job(
     restart_job_on_worker_restart=None,
     timeout_hours=None,
 ):
-    """Builds the Vertex AI `CustomJob` proto of a training run.
+    """Builds the Vertex AI `CustomJob` proto of a run of a tfmtl binary.
 
     Args:
-        args: Arguments of `python -m tfmtl.train`, forwarded verbatim.
+        args: Arguments of the binary, forwarded verbatim.
         display_name: Job name.
+        command: The container command (default `python -m tfmtl.train`;
+            see `module_command`). Only `tfmtl.train` gets the launcher's
+            default bindings (`trainer_args`) and needs an output directory.
         image_uri: Training container image.
         machine_type: Machine of each replica.
         accelerator_type: `AcceleratorType` name (e.g. "NVIDIA_TESLA_T4").
@@ -113,7 +130,8 @@ def build_custom_job(
             raise ValueError(
                 "--tensorboard needs --base_output_dir or --staging_bucket."
             )
-    if not base_output_dir and not binds(args, "MODEL_DIR"):
+    trainer = tuple(command) == TRAINER_COMMAND
+    if trainer and not base_output_dir and not binds(args, "MODEL_DIR"):
         raise ValueError(
             "Set --base_output_dir or --staging_bucket (or bind MODEL_DIR "
             "to a gs:// path): the container's disk is lost after the job."
@@ -144,10 +162,12 @@ def build_custom_job(
             )
     container = custom_job.ContainerSpec(
         image_uri=image_uri,
-        command=list(TRAINER_COMMAND),
+        command=list(command),
         args=trainer_args(
             args, replica_count=replica_count, base_output_dir=base_output_dir
-        ),
+        )
+        if trainer
+        else list(args),
         env=[env_var.EnvVar(name=n, value=v) for n, v in env],
     )
     pools = [
@@ -194,4 +214,13 @@ def to_json(job):
         use_integers_for_enums=False,
         always_print_fields_with_no_presence=False,
         indent=2,
+    )
+
+
+def job_service_client(region):
+    """A `JobServiceClient` for the regional Vertex AI endpoint."""
+    from google.cloud import aiplatform_v1
+
+    return aiplatform_v1.JobServiceClient(
+        client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"}
     )

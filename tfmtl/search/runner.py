@@ -9,6 +9,14 @@ already evaluated and only runs the missing ones. A crashed evaluation is
 retried `max_retries` times; if it keeps failing it is logged as failed and
 scored `worst_score`.
 
+Instead of a callable, `evaluate` may be a backend (`LocalBackend`: child
+processes, one GPU each; `VertexBackend`: Vertex AI custom jobs). Its jobs
+are driven by `JobDriver`, which journals every submitted job in the same
+log (lines with `"event": "job"` and the job's name), so a restarted
+runner re-attaches to running jobs instead of submitting them again. A
+backend with a `dry_run` setting (`DryRun`) makes `run` print the jobs and
+their cost instead (`dry_run.py`). `report.txt` says what ran where.
+
 The log is also written as TensorBoard scalars (`search/score`,
 `search/best_score` against the number of evaluations) and as the plot
 `best_score.svg`; `best.json` holds the best candidate so far.
@@ -28,6 +36,10 @@ import time
 import numpy as np
 from absl import logging
 
+from tfmtl.search import progress
+from tfmtl.search.job_driver import JobDriver, parse_result
+from tfmtl.search.plot import write_plot
+
 LOG_NAME = "search_log.jsonl"
 
 
@@ -42,7 +54,8 @@ class SearchRunner:
             one per task, for multi-objective ES) that raises on failure;
             `worker` in `[0, num_workers)` (e.g. to pick a GPU). Called
             from worker threads; use subprocesses for training
-            (`SubprocessEvaluator`).
+            (`SubprocessEvaluator`). Or a backend (`LocalBackend`,
+            `VertexBackend`), whose `max_jobs` replaces `num_workers`.
         search_dir: Directory of the log and summaries.
         num_workers: Evaluations run at once.
         max_retries: Extra attempts after a failed evaluation.
@@ -64,9 +77,15 @@ class SearchRunner:
         self.max_retries = int(max_retries)
         self.worst_score = float(worst_score)
         self.log_path = os.path.join(self.search_dir, LOG_NAME)
-        self.records = {}
+        self.records, self.jobs = {}, {}
         self._history = []
         self._writer = None
+        self._driver = None
+        if hasattr(evaluate, "submit"):
+            self.num_workers = evaluate.max_jobs
+            self._driver = JobDriver(
+                evaluate, self._append, self.max_retries, self._progress
+            )
 
     # ------------------------------------------------------------------ log
     def _read_log(self):
@@ -82,6 +101,10 @@ class SearchRunner:
                 except json.JSONDecodeError:
                     # A line cut off by the interruption: run it again.
                     logging.warning("Ignoring a truncated search log line.")
+                    continue
+                if record.get("event") in ("submit", "job"):
+                    for sample_id in record["ids"]:
+                        self.jobs[int(sample_id)] = record
                     continue
                 self.records[int(record["id"])] = record
         logging.info(
@@ -131,22 +154,15 @@ class SearchRunner:
         for attempt in range(self.max_retries + 1):
             try:
                 result = self.evaluate(sample_id, params, attempt, worker)
-                if not isinstance(result, dict):
-                    result = {"score": result}
-                score = float(result["score"])
-                if not np.isfinite(score):
-                    raise ValueError(f"non-finite score {score}")
-                task_scores = result.get("task_scores")
-                if task_scores is not None:
-                    task_scores = [float(v) for v in task_scores]
-                return (
-                    score,
-                    task_scores,
-                    "ok",
-                    attempt + 1,
-                    errors,
-                    time.time() - started,
-                )
+                score, task_scores = parse_result(result)
+                return {
+                    "score": score,
+                    "task_scores": task_scores,
+                    "status": "ok",
+                    "attempts": attempt + 1,
+                    "errors": errors,
+                    "seconds": time.time() - started,
+                }
             except Exception as error:  # noqa: BLE001 - a child's failure
                 errors.append(f"{type(error).__name__}: {error}"[-500:])
                 logging.warning(
@@ -156,14 +172,30 @@ class SearchRunner:
                     self.max_retries + 1,
                     errors[-1],
                 )
-        return (
-            self.worst_score,
-            None,
-            "failed",
-            self.max_retries + 1,
-            errors,
-            time.time() - started,
-        )
+        return {
+            "score": None,
+            "task_scores": None,
+            "status": "failed",
+            "attempts": self.max_retries + 1,
+            "errors": errors,
+            "seconds": time.time() - started,
+        }
+
+    def _finish(self, generation, sample_id, params, outcome):
+        """Logs one finished evaluation (`outcome` from a worker or job)."""
+        if outcome["score"] is None:
+            outcome["score"] = self.worst_score
+        seconds = round(outcome.pop("seconds"), 3)
+        record = {
+            "id": sample_id,
+            "generation": generation,
+            "params": [float(v) for v in params],
+            **outcome,
+            "seconds": seconds,
+        }
+        self.records[sample_id] = record
+        self._append(record)
+        self._summaries(record)
 
     def _run_batch(self, pool, generation, first_id, batch):
         missing = []
@@ -180,7 +212,15 @@ class SearchRunner:
                 )
             if record is None:
                 missing.append((sample_id, params))
-        free = list(range(self.num_workers))
+        if self._driver is not None:
+            self._driver.run(
+                missing,
+                self.jobs,
+                lambda i, p, outcome: self._finish(generation, i, p, outcome),
+            )
+            free, missing = [], []
+        else:
+            free = list(range(self.num_workers))
         pending = {}
         queue = list(missing)
         while queue or pending:
@@ -195,23 +235,7 @@ class SearchRunner:
             for future in done:
                 sample_id, params, worker = pending.pop(future)
                 free.append(worker)
-                (score, task_scores, status, attempts, errors, seconds) = (
-                    future.result()
-                )
-                record = {
-                    "id": sample_id,
-                    "generation": generation,
-                    "params": [float(v) for v in params],
-                    "score": score,
-                    "task_scores": task_scores,
-                    "status": status,
-                    "attempts": attempts,
-                    "errors": errors,
-                    "seconds": round(seconds, 3),
-                }
-                self.records[sample_id] = record
-                self._append(record)
-                self._summaries(record)
+                self._finish(generation, sample_id, params, future.result())
         records = [self.records[first_id + i] for i in range(len(batch))]
         return [r["score"] for r in records], [
             r.get("task_scores") for r in records
@@ -227,6 +251,8 @@ class SearchRunner:
             `retried` (ids that needed more than one attempt).
         """
         os.makedirs(self.search_dir, exist_ok=True)
+        if getattr(self.evaluate, "dry_run", None) is not None:
+            return self.evaluate.dry_run.report(self.searcher, self.evaluate)
         self._read_log()
         for record in sorted(self.records.values(), key=lambda r: r["id"]):
             self._summaries(record)
@@ -245,7 +271,23 @@ class SearchRunner:
                     self._history,
                     os.path.join(self.search_dir, "best_score.svg"),
                 )
+        self._write_report()
         return self.summary()
+
+    def _progress(self, running, queued):
+        """Console line and TensorBoard scalars of the jobs' progress."""
+        import tensorflow as tf
+
+        values = progress.values(self.records, self._history, running, queued)
+        print(f"[{self.search_dir}] {progress.line(values)}", flush=True)
+        with self._summary_writer().as_default():
+            for name, value in values.items():
+                tf.summary.scalar(name, value, step=len(self._history))
+        self._writer.flush()
+
+    def _write_report(self):
+        with open(os.path.join(self.search_dir, "report.txt"), "w") as f:
+            f.write(progress.report(self.records))
 
     def _task_matrix(self, task_scores):
         """[K, N] per-task scores; a failed child gets `worst_score`."""
@@ -271,6 +313,7 @@ class SearchRunner:
             num_evaluations=len(records),
             failed=[r["id"] for r in records if r["status"] != "ok"],
             retried=[r["id"] for r in records if r["attempts"] > 1],
+            ran_where={r["id"]: r.get("where", "in process") for r in records},
         )
         return summary
 
@@ -279,40 +322,3 @@ class SearchRunner:
         with open(path + ".tmp", "w") as f:
             json.dump(self.summary(), f, indent=1)
         os.replace(path + ".tmp", path)
-
-
-def write_plot(scores, path):
-    """Writes an SVG plot of the best score against evaluations."""
-    if not scores:
-        return
-    best = np.maximum.accumulate(np.asarray(scores, dtype=np.float64))
-    width, height, pad = 480, 300, 40
-    lo, hi = float(np.min(scores)), float(best[-1])
-    span = hi - lo or 1.0
-    n = max(len(scores) - 1, 1)
-
-    def xy(i, v):
-        x = pad + (width - 2 * pad) * i / n
-        y = height - pad - (height - 2 * pad) * (v - lo) / span
-        return f"{x:.1f},{y:.1f}"
-
-    points = " ".join(xy(i, v) for i, v in enumerate(best))
-    dots = "".join(
-        f'<circle cx="{xy(i, v).split(",")[0]}" '
-        f'cy="{xy(i, v).split(",")[1]}" r="1.5" fill="#999"/>'
-        for i, v in enumerate(scores)
-    )
-    svg = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}"><rect width="100%" height="100%" fill="white"/>'
-        f"{dots}"
-        f'<polyline points="{points}" fill="none" stroke="#1f77b4" '
-        f'stroke-width="2"/>'
-        f'<text x="{pad}" y="20" font-size="13">best score vs evaluations '
-        f"(best {hi:.4g}, {len(scores)} evaluations)</text>"
-        f'<text x="{pad}" y="{height - 10}" font-size="11">0</text>'
-        f'<text x="{width - pad}" y="{height - 10}" font-size="11">'
-        f"{len(scores)}</text></svg>"
-    )
-    with open(path, "w") as f:
-        f.write(svg)

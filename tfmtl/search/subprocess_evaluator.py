@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 
+from tfmtl.search.child_spec import ChildSpec
+
 
 class ChildFailedError(RuntimeError):
     """A child evaluation process exited with an error."""
@@ -36,6 +38,12 @@ class SubprocessEvaluator:
         devices: Optional list of device ids, one per worker slot.
         timeout: Seconds before a child is killed (None: no limit).
         cleanup: Remove a finished child's directory except its result.
+        outputs: Optional callable `params -> list of paths`: files the
+            child writes outside its directory that a remote backend copies
+            back (see `ChildSpec.outputs`).
+
+    Besides being called (one evaluation in this process's thread), it
+    hands the backends of `tfmtl.search` each evaluation's `spec`.
     """
 
     def __init__(
@@ -46,19 +54,39 @@ class SubprocessEvaluator:
         devices=None,
         timeout=None,
         cleanup=False,
+        outputs=None,
     ):
         self.command = list(command)
         self.search_dir, self.prepare = str(search_dir), prepare
         self.devices = list(devices or [])
         self.timeout, self.cleanup = timeout, cleanup
+        self.outputs = outputs
 
-    def __call__(self, sample_id, params, attempt, worker):
+    def spec(self, sample_id, params):
+        """Writes the candidate's files; returns the child's `ChildSpec`."""
         directory = os.path.join(self.search_dir, "samples", str(sample_id))
         os.makedirs(directory, exist_ok=True)
         result_file = os.path.join(directory, "result.json")
         extra = list(self.prepare(params, directory))
         if os.path.exists(result_file):
             os.remove(result_file)
+        outputs = list(self.outputs(params)) if self.outputs else []
+        argv = self.command + extra + [f"--result_file={result_file}"]
+        return ChildSpec(sample_id, argv, directory, result_file, outputs)
+
+    def finish(self, spec):
+        """Reads a finished child's score; cleans up when asked to."""
+        score = read_score(spec.result_file)
+        if self.cleanup:
+            for name in os.listdir(spec.directory):
+                path = os.path.join(spec.directory, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path, ignore_errors=True)
+        return score
+
+    def __call__(self, sample_id, params, attempt, worker):
+        spec = self.spec(sample_id, params)
+        directory, result_file = spec.directory, spec.result_file
         env = dict(os.environ)
         if self.devices:
             env["CUDA_VISIBLE_DEVICES"] = str(
@@ -69,7 +97,7 @@ class SubprocessEvaluator:
         with open(log_path, "w") as log:
             try:
                 rc = subprocess.run(
-                    self.command + extra + [f"--result_file={result_file}"],
+                    spec.argv,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=env,
@@ -84,14 +112,14 @@ class SubprocessEvaluator:
             raise ChildFailedError(
                 f"child exited with {rc}; see {log_path}: {tail}"
             )
-        with open(result_file) as f:
-            result = json.load(f)
-        score = {"score": float(result["score"])}
-        if result.get("task_scores") is not None:
-            score["task_scores"] = [float(v) for v in result["task_scores"]]
-        if self.cleanup:
-            for name in os.listdir(directory):
-                path = os.path.join(directory, name)
-                if os.path.isdir(path):
-                    shutil.rmtree(path, ignore_errors=True)
-        return score
+        return self.finish(spec)
+
+
+def read_score(path):
+    """`{"score", "task_scores"?}` of a child's result file."""
+    with open(path) as f:
+        result = json.load(f)
+    score = {"score": float(result["score"])}
+    if result.get("task_scores") is not None:
+        score["task_scores"] = [float(v) for v in result["task_scores"]]
+    return score

@@ -18,7 +18,8 @@ deprecated alias of `--mode`). The modes run `partition_jobs.distill` and
 search writes them) or the gin macro `PARTITION`, and writes
 `{"score": ...}` to `--result_file`. `--mode=search` runs `search(...)`,
 whose children are distillation processes with the gin files and bindings
-of `CHILD_GIN_FILES` / `CHILD_BINDINGS`. Flags and error handling are those
+of `CHILD_GIN_FILES` / `CHILD_BINDINGS`, run by `--backend=local|vertex`
+(docs/vertex_outer_loops.md). Flags and error handling are those
 of `tfmtl.cli`: bad input ends with one error line and exit status 2.
 """
 
@@ -27,6 +28,7 @@ import json
 from absl import flags, logging
 
 from tfmtl import cli
+from tfmtl.search import backend_flags
 
 FLAGS = flags.FLAGS
 PROG = "tfmtl.methods.feature_partitioning.main"
@@ -35,6 +37,7 @@ MODES = ("distill", "search")
 cli.define_common(__name__)
 cli.define_gin_flags(__name__)
 cli.define_mode(__name__, MODES)
+backend_flags.define(__name__)
 cli.define(
     __name__, "string", "partition_file", None, "Partition to distil (JSON)."
 )
@@ -64,7 +67,8 @@ def _run():
             kwargs["result_file"] = FLAGS.result_file
         result = gin.get_configurable(jobs.distill)(**kwargs)
     else:
-        result = gin.get_configurable(jobs.search)()
+        backend = backend_flags.from_flags("tfmtl-fp-search")
+        result = gin.get_configurable(jobs.search)(backend=backend)
     logging.info("Result: %s", result)
     print(json.dumps({"score": result.get("score", result.get("best_score"))}))
 

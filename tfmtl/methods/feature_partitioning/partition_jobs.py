@@ -100,6 +100,7 @@ def search(
     debug_seed=0,
     debug_per_task=False,
     num_unique=1,
+    backend=None,
 ):
     """Runs (or resumes) a partition search; returns its summary.
 
@@ -125,6 +126,8 @@ def search(
         num_unique: Partitions along the depth of the trunk, searched
             together (the reference's `--num_unique`); `best.json` then
             holds a list of them, which `FeaturePartitioning` takes.
+        backend: Factory of `tfmtl.search.backend_flags` for the "cmd"
+            children (None: child processes in threads).
     """
     from tfmtl.methods.feature_partitioning.partition_candidate import (
         PartitionCandidate,
@@ -153,6 +156,8 @@ def search(
             timeout=child_timeout,
             cleanup=cleanup,
         )
+        if backend is not None:
+            evaluate = backend(evaluate, search_dir, num_workers, devices)
     else:
         raise ValueError(f"worker_mode must be cmd or debug: {worker_mode!r}")
     runner = SearchRunner(

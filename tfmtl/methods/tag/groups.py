@@ -26,7 +26,9 @@ alias of `--mode`). Each training run is `python -m tfmtl train
 through `tfmtl.search`'s `SearchRunner` and `SubprocessEvaluator`
 (`--num_workers` at once, one retry, log in `BASE_DIR/group_runs` or
 `BASE_DIR/pair_runs`), so a repeated command skips finished runs and an
-interrupted run resumes from its checkpoints.
+interrupted run resumes from its checkpoints. `--backend=vertex` with the
+Vertex AI flags of `scripts/launch_vertex.py` runs each one as a Vertex AI
+job (`tfmtl.search.backend_flags`, docs/vertex_outer_loops.md).
 """
 
 import itertools
@@ -38,7 +40,7 @@ from absl import flags
 
 from tfmtl import cli
 from tfmtl.methods.tag.affinity_file import save_affinity
-from tfmtl.search import SearchRunner, SubprocessEvaluator
+from tfmtl.search import SearchRunner, SubprocessEvaluator, backend_flags
 from tfmtl.search.run_list import RunList
 from tfmtl.trainers.restore_best import BEST_RESULTS
 
@@ -60,6 +62,7 @@ cli.define(
 cli.define_gin_flags(__name__)
 cli.define(__name__, "integer", "num_workers", 1, "Runs trained at once.")
 cli.define(__name__, "list", "devices", None, "GPU id per worker slot.")
+backend_flags.define(__name__)
 cli.define(
     __name__,
     "string",
@@ -149,13 +152,16 @@ def train(
     max_retries=1,
     devices=None,
     python=None,
+    backend=None,
 ):
     """Trains each run (a tuple of tasks) through `tfmtl.search`.
 
     Each run is one `SubprocessEvaluator` child of a `SearchRunner` over a
     `RunList`; the runner's log (`base_dir/<log_name>/search_log.jsonl`)
     makes a repeated command skip finished runs, and an interrupted run
-    resumes from its own checkpoints. Returns the runner's summary.
+    resumes from its own checkpoints. `backend` is a factory of
+    `tfmtl.search.backend_flags` (None: child processes in threads).
+    Returns the runner's summary.
     """
     runs = [tuple(r) for r in runs]
     names = ["+".join(r) for r in runs]
@@ -170,7 +176,17 @@ def train(
         print(f"train {'+'.join(tasks)}", flush=True)
         return run_command(base_dir, tasks, gin_files, bindings, python)[3:]
 
-    evaluate = SubprocessEvaluator(command, search_dir, prepare, devices)
+    def outputs(params):
+        run = run_dir(base_dir, by_name[searcher.name_of(params)])
+        return [
+            os.path.join(run, n) for n in ("eval_results.json", BEST_RESULTS)
+        ]
+
+    evaluate = SubprocessEvaluator(
+        command, search_dir, prepare, devices, outputs=outputs
+    )
+    if backend is not None:
+        evaluate = backend(evaluate, base_dir, num_workers, devices)
     runner = SearchRunner(
         searcher,
         evaluate,
@@ -272,6 +288,7 @@ def _run():
             "group_runs",
             fl.num_workers,
             devices=fl.devices,
+            backend=backend_flags.from_flags("tfmtl-tag-groups"),
         )
     elif fl.mode == "train_pairs":
         train(
@@ -282,6 +299,7 @@ def _run():
             "pair_runs",
             fl.num_workers,
             devices=fl.devices,
+            backend=backend_flags.from_flags("tfmtl-hoa-pairs"),
         )
     elif fl.mode == "report":
         split = fl.report_split
