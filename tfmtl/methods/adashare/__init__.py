@@ -5,6 +5,7 @@ from tfmtl.methods.adashare.ada_share_curriculum import (
     AdaShareCurriculum,
     curriculum_state,
 )
+from tfmtl.methods.adashare.ada_share_evaluate import AdaShareEvaluate
 from tfmtl.methods.adashare.ada_share_report import AdaShareReport
 from tfmtl.methods.adashare.ada_share_schedule import (
     AdaShareSchedule,
@@ -25,6 +26,7 @@ from tfmtl.methods.adashare.sgd_l2 import SGDL2
 __all__ = [
     "AdaShare",
     "AdaShareCurriculum",
+    "AdaShareEvaluate",
     "AdaShareReport",
     "AdaShareSchedule",
     "AdamL2",
