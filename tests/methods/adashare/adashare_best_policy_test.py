@@ -125,3 +125,32 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         SaveBestPolicy("metric/x")(
             1, {"loss/total": 1.0}, _controller(tmp_path)
         )
+
+
+def test_policies_compete_from_the_reference_epoch_on(tmp_path):
+    """Reference: sunxm2357/AdaShare `train.py::train` saves 'best' only when
+    `current_iter - warm_up_iters >= num_blocks * curriculum_speed *
+    (weight_iter_alternate + alpha_iter_alternate)`, that is from policy
+    epoch L * curriculum_speed on: `curriculum_speed` epochs after the last
+    block was unlocked (epoch (L - 1) * curriculum_speed)."""
+    from tfmtl.methods.adashare import AdaShareSchedule
+
+    warmup, weight, policy, speed, blocks = 4, 2, 2, 1, 8
+    schedule = AdaShareSchedule(warmup, weight, policy)
+    controller = _controller(tmp_path)  # every block unlocked
+    action = SaveBestPolicy(schedule=schedule, curriculum_speed=speed)
+    written = []
+    for epoch in range(12):
+        # The validation after the weight phase of policy epoch `epoch`:
+        # our step, and the reference's current_iter (one warm-up step
+        # fewer, see adashare_validation_cadence_test.py).
+        step = warmup + epoch * (weight + policy) + weight
+        current_iter = step - 1
+        reference = current_iter - warmup >= blocks * speed * (weight + policy)
+        action(step, {"loss/total": 10.0 - epoch}, controller)
+        path = tmp_path / "policy" / "best_policy.json"
+        written.append(path.exists() and _read(tmp_path)["step"] == step)
+        assert written[-1] == reference, epoch
+    assert written == [False] * 8 + [True] * 4
+    with pytest.raises(ValueError, match="both"):
+        SaveBestPolicy(schedule=schedule)

@@ -67,3 +67,40 @@ def test_test_phase_scores_the_whole_test_split():
             assert gin.query_parameter("%EVAL_STEPS") == expected
         finally:
             gin.clear_config()
+
+
+@pytest.mark.parametrize(
+    "extra, split",
+    [
+        ((), "test_small"),
+        (("retrain",), "test_small"),
+        (("retrain", "test"), "test"),
+    ],
+)
+def test_taskonomy_validates_on_test_small_and_tests_on_test(extra, split):
+    """Reference: sunxm2357/AdaShare `train.py::train` and
+    `re-train.py::_train` validate on `Taskonomy(dataroot, 'test_small')`,
+    `test.py::test` scores `Taskonomy(dataroot, 'test')`; the other
+    benchmarks use 'test' throughout."""
+    files = ["gin_configs/adashare/taskonomy_5task.gin"]
+    files += [f"gin_configs/adashare/{name}.gin" for name in extra]
+    gin.add_config_file_search_path(ROOT)
+    gin.clear_config()
+    try:
+        gin.parse_config_files_and_bindings(
+            [os.path.join(ROOT, f) for f in files],
+            [
+                "DATA_DIR = '/nowhere'",
+                "MODEL_DIR = '/nowhere'",
+                "POLICY_FILE = 'p.json'",
+            ],
+        )
+        value = gin.query_parameter("%EVAL_SPLIT")
+        while isinstance(value, gin.config.ConfigurableReference):
+            value = gin.query_parameter(f"%{value.scopes[-1]}")  # a macro
+        assert value == split
+        # Validation on 11 batches, the test on the whole split.
+        steps = gin.query_parameter("%EVAL_STEPS")
+        assert steps == (None if extra else 11)
+    finally:
+        gin.clear_config()

@@ -1,21 +1,34 @@
-r"""AdaShare's non-training phase: sample hard architectures from a policy.
+r"""AdaShare's phases after policy learning: sample, retrain, report.
 
 Usage (after policy learning with `python -m tfmtl.train`):
   tfmtl-adashare --mode=sample --model_dir=/tmp/adashare/nyu \
-      --num_samples=8 --seed=10
+      --policy_file=/tmp/adashare/nyu/policy/best_policy.json --num_samples=8
+  tfmtl-adashare --mode=retrain --model_dir=/tmp/adashare/nyu \
+      --gin_file=gin_configs/adashare/nyu_v2_2task.gin \
+      --gin.DATA_DIR="'/data/nyu_v2_2task'" --num_workers=1
+  tfmtl-adashare --mode=report --model_dir=/tmp/adashare/nyu
 
 (or `python -m tfmtl.methods.adashare.main ...`; `--phase` is a deprecated
-alias of `--mode`, and `sample`, the only mode, is the default.)
+alias of `--mode`; `sample` is the default.)
 
-Reads `model_dir/policy/policy.json` (written by the `SavePolicy` action;
-`--policy_file=.../policy/best_policy.json` samples from the policy of the
-best evaluation, written by `SaveBestPolicy`) and, for sample i, draws
-every block of every task from Bernoulli(p(execute)) with seed `seed + i`
-(blocks the curriculum has not unlocked execute). Each
-sample is written as `sample_<i>.json` (`{"policy": {task: [0/1 ...]},
-"seed": ...}`, the `POLICY_FILE` of `gin_configs/adashare/retrain.gin`) and
-drawn as `sample_<i>.png` (tasks x blocks, dark = executed). Bad input ends
-with one error line and exit status 2.
+`sample` reads `model_dir/policy/policy.json` (written by the `SavePolicy`
+action; `--policy_file=.../policy/best_policy.json` samples from the policy
+of the best evaluation, written by `SaveBestPolicy`) and, for sample i,
+draws every block of every task from Bernoulli(p(execute)) with seed
+`seed + i` (blocks the curriculum has not unlocked execute). Each sample is
+written as `sample_<i>.json` (`{"policy": {task: [0/1 ...]}, "seed": ...}`,
+the `POLICY_FILE` of `gin_configs/adashare/retrain.gin`) and drawn as
+`sample_<i>.png` (tasks x blocks, dark = executed).
+
+`retrain` retrains every sample from scratch in `model_dir/retrain_<i>`
+(the benchmark `--gin_file`s plus `retrain.gin`, `SEED` = the sample's
+seed, as the reference reseeds each retrain) and tests it on the whole test
+split (`test.gin`), through `tfmtl.search` (`--num_workers` at once, one
+retry; log in `model_dir/retrain/`): a repeated command skips finished
+runs, an interrupted one resumes from its checkpoints. It ends with the
+best-of report, which `report` prints again: one row per retrain, ranked
+by Δ_T (`model_dir/retrain/best_of.{json,md}`; see `best_of`). Bad input
+ends with one error line and exit status 2.
 """
 
 import os
@@ -23,10 +36,11 @@ import os
 from absl import flags
 
 from tfmtl import cli
+from tfmtl.methods.adashare import best_of, retrain_samples, sampling
 
 FLAGS = flags.FLAGS
 PROG = "tfmtl.methods.adashare.main"
-MODES = ("sample",)
+MODES = ("sample", "retrain", "report")
 
 cli.define_common(__name__)
 cli.define_mode(__name__, MODES, default="sample")
@@ -43,14 +57,18 @@ cli.define(
     "string",
     "output_dir",
     None,
-    "Where samples go (default model_dir/policy).",
+    "Where samples go / are read (default model_dir/policy).",
 )
+cli.define_gin_flags(__name__)
+cli.define(__name__, "integer", "num_workers", 1, "Retrains run at once.")
+cli.define(__name__, "list", "devices", None, "GPU id per worker slot.")
 cli.define(
     __name__,
     "integer",
     "num_samples",
     8,
-    "Architectures to sample.",
+    "Architectures to sample (retrain / report: samples 0..N-1; "
+    "default every sample there).",
     lower_bound=1,
 )
 cli.define(
@@ -58,70 +76,47 @@ cli.define(
 )
 
 
-def sample_architectures(policy_file, output_dir, num_samples=8, seed=0):
-    """Samples and writes `num_samples` hard policies; returns their paths.
-
-    Args:
-        policy_file: JSON written by `SavePolicy`.
-        output_dir: destination directory.
-        num_samples: number of samples.
-        seed: seed of the first sample; sample i uses `seed + i`.
-
-    Returns:
-        List of the written JSON paths.
-    """
-    import numpy as np
-
-    from tfmtl.methods.adashare import gumbel, policy_io
-
-    if not os.path.exists(policy_file) and "://" not in policy_file:
-        raise FileNotFoundError(
-            f"No learned policy at {policy_file}; run the policy-learning "
-            "phase (python -m tfmtl.train with an AdaShare config) first."
-        )
-    learned = policy_io.read_json(policy_file)
-    logits = np.asarray(learned["logits"], np.float64)
-    tasks = learned["tasks"]
-    paths = []
-    for i in range(num_samples):
-        sample_seed = seed + i
-        policy = gumbel.sample_policy(
-            logits, sample_seed, learned.get("num_train_layers")
-        )
-        payload = {
-            "policy": {t: policy[k].tolist() for k, t in enumerate(tasks)},
-            "seed": sample_seed,
-            "source": policy_file,
-            "step": learned.get("step"),
-            "blocks": learned.get("blocks"),
-        }
-        path = os.path.join(output_dir, f"sample_{i}.json")
-        policy_io.write_json(path, payload)
-        policy_io.write_png(
-            os.path.join(output_dir, f"sample_{i}.png"),
-            policy_io.policy_image(policy),
-        )
-        paths.append(path)
-    return paths
-
-
 def _run():
-    cli.check_mode(MODES, default="sample")
-    if not FLAGS.model_dir and not FLAGS.policy_file:
-        raise ValueError("--model_dir or --policy_file is required.")
+    mode = cli.check_mode(MODES, default="sample")
+    if not FLAGS.model_dir and not (mode == "sample" and FLAGS.policy_file):
+        raise ValueError(
+            "--model_dir is required"
+            + (" (or --policy_file)." if mode == "sample" else ".")
+        )
     policy_dir = os.path.join(FLAGS.model_dir or "", "policy")
     policy_file = FLAGS.policy_file or os.path.join(policy_dir, "policy.json")
     output_dir = FLAGS.output_dir or (
         policy_dir if FLAGS.model_dir else os.path.dirname(policy_file)
     )
-    paths = sample_architectures(
-        policy_file, output_dir, FLAGS.num_samples, FLAGS.seed
-    )
-    for path in paths:
-        print(path)
+    if mode == "sample":
+        paths = sampling.sample_architectures(
+            policy_file, output_dir, FLAGS.num_samples, FLAGS.seed
+        )
+        for path in paths:
+            print(path)
+        return
+    # Every sample there, unless --num_samples is given.
+    num_samples = FLAGS.num_samples if FLAGS["num_samples"].present else None
+    if mode == "retrain":
+        _, report = retrain_samples.retrain(
+            FLAGS.model_dir,
+            FLAGS.gin_file,
+            FLAGS.gin_bindings,
+            policy_dir=output_dir,
+            num_samples=num_samples,
+            num_workers=FLAGS.num_workers,
+            devices=FLAGS.devices,
+        )
+    else:
+        report = retrain_samples.report(
+            FLAGS.model_dir, output_dir, num_samples
+        )
+    print(best_of.format_best_of(report), end="")
 
 
-_main = cli.absl_main(_run, PROG)
+_main = cli.absl_main(
+    _run, PROG, user_errors=(retrain_samples.RetrainFailedError,)
+)
 
 
 def main():

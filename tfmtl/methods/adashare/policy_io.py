@@ -20,10 +20,18 @@ def load_policy(policy):
 
     Returns:
         Dict of tuples of ints, or None when `policy` is None.
+
+    Raises:
+        FileNotFoundError: `policy` is a path that does not exist.
     """
     if policy is None:
         return None
     if isinstance(policy, str):
+        if not tf.io.gfile.exists(policy):
+            raise FileNotFoundError(
+                f"No policy file {policy} (POLICY_FILE); write the samples "
+                "with tfmtl-adashare --mode=sample first."
+            )
         with tf.io.gfile.GFile(policy) as f:
             policy = json.load(f)["policy"]
     return {t: tuple(int(d) for d in p) for t, p in dict(policy).items()}

@@ -17,6 +17,11 @@ class SaveBestPolicy(Action):
     policy at the last step need not be the best one seen. As in the
     reference, only policies learned after the curriculum has unlocked
     every block compete (earlier ones force the locked blocks to execute).
+    With `schedule` and `curriculum_speed`, the first evaluation that
+    competes is the reference's: `curriculum_speed` policy epochs after the
+    one that unlocks the last block (`step - warmup_steps >= L *
+    curriculum_speed * cycle_steps`, `train.py::train`); without them,
+    every evaluation once all L blocks are unlocked competes.
     When the score improves, the current policy is written as
     `model_dir/policy/best_policy.json` and `best_policy.png` (the payload
     of `SavePolicy` plus `metric` and `value`); sample architectures from it
@@ -32,7 +37,8 @@ class SaveBestPolicy(Action):
     # ranks policies the same way up to that ratio's curvature. Like the
     # reference, the benchmark configs evaluate the test split (pitfall P3:
     # NYUv2 has no validation split); evaluate a held-out split for an
-    # unbiased selection.
+    # unbiased selection. The reference counts L = 18 blocks for ResNet-34
+    # (which has 16) in that condition; we use the trunk's real count.
 
     Args:
         metric: key in the evaluation results when no baselines are given,
@@ -40,6 +46,8 @@ class SaveBestPolicy(Action):
         mode: "min" or "max", for `metric`.
         baselines: optional `{task: {metric: single-task value}}`; the
             score is then Δ_T over these metrics.
+        schedule: optional `AdaShareSchedule` (warm-up and cycle length).
+        curriculum_speed: optional int, policy epochs per unlocked block.
 
     Example:
     ```python
@@ -47,8 +55,21 @@ class SaveBestPolicy(Action):
     ```
     """
 
-    def __init__(self, metric="loss/total", mode="min", baselines=None):
+    def __init__(
+        self,
+        metric="loss/total",
+        mode="min",
+        baselines=None,
+        schedule=None,
+        curriculum_speed=None,
+    ):
         super().__init__(1, "eval")
+        if (schedule is None) != (curriculum_speed is None):
+            raise ValueError(
+                "SaveBestPolicy needs both schedule and curriculum_speed, "
+                "or neither."
+            )
+        self.schedule, self.curriculum_speed = schedule, curriculum_speed
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', not {mode!r}")
         self.baselines = {t: dict(m) for t, m in dict(baselines or {}).items()}
@@ -64,12 +85,22 @@ class SaveBestPolicy(Action):
         metrics, better = task_metrics(tasks, logs)
         return delta_mtl(metrics, self.baselines, better)[0]
 
+    def competes(self, step, sharing):
+        """Whether the evaluation after `step` steps competes for best."""
+        if self.schedule is None:
+            # Not before the curriculum has unlocked every block.
+            unlocked = int(sharing.num_train_layers.numpy())
+            return unlocked >= sharing.num_blocks
+        schedule, blocks = self.schedule, sharing.num_blocks
+        first = blocks * int(self.curriculum_speed) * schedule.cycle_steps
+        return step - schedule.warmup_steps >= first
+
     def __call__(self, step, logs, context):
         sharing = context.model.sharing
         if not sharing.learns_policy:
             return
-        if int(sharing.num_train_layers.numpy()) < sharing.num_blocks:
-            return  # the curriculum has not unlocked every block yet
+        if not self.competes(step, sharing):
+            return
         value = float(self.score(logs, context.tasks))
         best = float(self.best.numpy())
         if not (value < best if self.mode == "min" else value > best):
