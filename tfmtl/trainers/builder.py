@@ -17,6 +17,7 @@ from tfmtl.trainers import summaries
 from tfmtl.trainers.controller import Controller
 from tfmtl.trainers.distribute import ClusterInfo
 from tfmtl.trainers.evaluator import Evaluator
+from tfmtl.trainers.run_services import RunServices
 from tfmtl.trainers.schedules import Joint
 from tfmtl.trainers.train_streams import TrainStreams
 from tfmtl.trainers.trainer import Trainer
@@ -218,25 +219,33 @@ def build_controller(
         cluster.is_chief,
         num_summary_images,
     )
-    return Controller(
-        model_dir=model_dir,
+    streams = TrainStreams(
+        train_data, train_splits, names, global_batch_size, strategy, seed
+    )
+    services = RunServices(
         trainer=trainer,
         schedule=schedule,
-        streams=TrainStreams(
-            train_data,
-            train_splits,
-            names,
-            global_batch_size,
-            strategy,
-            seed,
-        ),
+        streams=streams,
         image_shape=image_shape,
         evaluator=evaluator,
         writers=writers,
         actions=actions,
         cluster=cluster,
+        model_dir=model_dir,
         checkpoint_dir=checkpoint_dir or model_dir,
         max_checkpoints=max_checkpoints,
+    )
+    return Controller(
+        model_dir=model_dir,
+        trainer=trainer,
+        schedule=schedule,
+        streams=streams,
+        image_shape=image_shape,
+        evaluator=evaluator,
+        writers=writers,
+        actions=actions,
+        cluster=cluster,
+        services=services,
         checkpoint_every=checkpoint_every,
         summary_every=summary_every,
         hparams=hparams,

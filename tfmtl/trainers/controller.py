@@ -13,7 +13,6 @@ module only runs the loops, as Orbit's controller does.
 
 import os
 
-import tensorflow as tf
 from absl import logging
 
 from tfmtl.trainers.actions import (
@@ -24,8 +23,6 @@ from tfmtl.trainers.actions import (
 )
 from tfmtl.trainers.export import export_model
 from tfmtl.trainers.probes import due_probes, record_probes
-from tfmtl.trainers.run_checkpoints import RunCheckpoints
-from tfmtl.trainers.run_context import RunContext
 from tfmtl.trainers.train_log import TrainLog
 
 
@@ -43,8 +40,8 @@ class Controller:
         writers: The run's `summaries.Writers`.
         actions: Extra `Action`s.
         cluster: The process's `ClusterInfo`.
-        checkpoint_dir: Where checkpoints are written and resumed from.
-        max_checkpoints: Checkpoints kept.
+        services: The run's `RunServices` (global step, context,
+            checkpoints); see `tfmtl.trainers.run_services`.
         checkpoint_every: Steps between checkpoints.
         summary_every: Steps between summaries and progress lines.
         hparams: Hyperparameters shown in TensorBoard.
@@ -63,8 +60,7 @@ class Controller:
         writers,
         actions,
         cluster,
-        checkpoint_dir,
-        max_checkpoints=3,
+        services,
         checkpoint_every=500,
         summary_every=50,
         hparams=None,
@@ -83,43 +79,12 @@ class Controller:
         self.summary_every = int(summary_every)
         self.hparams, self.config_text = hparams, config_text
         self.writers = writers
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.data_positions = streams.positions
         self.last_evaluation = {}
-        self.context = RunContext(
-            model=self.model,
-            tasks=self.tasks,
-            schedule=schedule,
-            optimizers=self.optimizers,
-            writer=writers,
-            model_dir=self.model_dir,
-            is_chief=cluster.is_chief,
-            image_shape=image_shape,
-            train_data=streams.data,
-            train_splits=streams.splits,
-            checkpoints_fn=lambda: self.checkpoints,
-            evaluator=evaluator,
-            global_step=self.global_step,
-            step_fn=lambda: self.step,
-            evaluation_fn=lambda: self.last_evaluation,
-            # Late-bound, so a wrapped `evaluate` is what actions call.
-            evaluate_fn=lambda steps=None: self.evaluate(steps),
-            export_fn=lambda directory: self.export(directory),
-        )
-        for action in self.actions:
-            if hasattr(action, "bind"):
-                action.bind(self.context)  # creates checkpointed state
-        self.checkpoints = RunCheckpoints.for_run(
-            trainer,
-            self.global_step,
-            self.data_positions,
-            self.actions,
-            directory=checkpoint_dir,
-            model_dir=self.model_dir,
-            cluster=cluster,
-            max_to_keep=max_checkpoints,
-        )
+        self.global_step = services.global_step
+        self.context, self.checkpoints = services.context, services.checkpoints
         self.best_dir = self.checkpoints.best_dir
+        services.controller = self
 
     @property
     def step(self) -> int:
