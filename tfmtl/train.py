@@ -77,12 +77,21 @@ def _run():
     cli.parse_gin_flags()
     run = gin.get_configurable(experiment.run)
     config = gin.config_str()
-    result = run(
-        mode=mode,
-        config_text=config,
-        hparams=scalar_macros(config),
-        allow_untrained=FLAGS.allow_untrained,
-    )
+    from tfmtl.trainers import preemption
+
+    try:
+        result = run(
+            mode=mode,
+            config_text=config,
+            hparams=scalar_macros(config),
+            allow_untrained=FLAGS.allow_untrained,
+        )
+    except preemption.TrainingInterrupted as stop:
+        _write_operative_config(gin.operative_config_str())
+        logging.warning("%s", stop)
+        # The exit status a preemption manager expects: the signal's.
+        preemption.exit_by_signal(stop.signum)
+        raise
     _write_operative_config(gin.operative_config_str())
     logging.info("Result: %s", result)
 

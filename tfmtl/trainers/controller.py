@@ -11,6 +11,7 @@ The parts are built by `tfmtl.trainers.builder.build_controller`; this
 module only runs the loops, as Orbit's controller does.
 """
 
+import contextlib
 import os
 
 from absl import logging
@@ -22,7 +23,9 @@ from tfmtl.trainers.actions import (
     StopTraining,
 )
 from tfmtl.trainers.export import export_model
+from tfmtl.trainers.preemption import PreemptionWatch, TrainingInterrupted
 from tfmtl.trainers.probes import due_probes, record_probes
+from tfmtl.trainers.run_lock import RunLock
 from tfmtl.trainers.train_log import TrainLog
 
 
@@ -115,7 +118,22 @@ class Controller:
 
         Returns:
             The host-side logs of the last step.
+
+        Raises:
+            TrainingInterrupted: after SIGTERM or SIGINT, once the step
+                has finished and a checkpoint is written.
+            RunLockedError: when another process trains into the
+                checkpoint directory.
         """
+        lock = RunLock(self.checkpoints.directory)
+        watch = PreemptionWatch(self.strategy, self.cluster.num_workers)
+        with contextlib.ExitStack() as stack:
+            if self.cluster.is_chief:
+                stack.enter_context(lock.held())
+            stack.enter_context(watch)
+            return self._train(steps, eval_every, eval_steps, watch)
+
+    def _train(self, steps, eval_every, eval_steps, watch):
         self.restore()
         self.writers.write_start(self.hparams, self.config_text, self.step)
         log = TrainLog(
@@ -131,7 +149,7 @@ class Controller:
             self.actions, eval_every, eval_steps, self.checkpoint_every
         )
         try:
-            while self.step < steps:
+            while self.step < steps and not watch.stop():
                 plan = self.schedule(self.step)
                 probes = due_probes(self.actions, self.step + 1, plan, ctx)
                 logs = self.trainer.train_step(
@@ -147,6 +165,11 @@ class Controller:
                         action(self.step, logs, ctx)
         except StopTraining as stop:
             logging.info("%s", stop)
+        if watch.signum:
+            # Preempted: save the state reached, no end-of-training work.
+            self.save_checkpoint()
+            self.writers.flush()
+            raise TrainingInterrupted(watch.signum, self.step)
         for action in self.actions:
             if hasattr(action, "finalize"):
                 action.finalize(self.context)
