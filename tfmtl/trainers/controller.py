@@ -97,9 +97,19 @@ class Controller:
         """Path of the newest checkpoint of the run, or None."""
         return self.checkpoints.latest()
 
-    def restore(self, path=None):
-        """Restores `path` (default: the latest checkpoint); returns it."""
-        path = self.checkpoints.restore(path)
+    def restore(self, path=None, model_only=False):
+        """Restores `path` (default: the newest readable checkpoint).
+
+        Args:
+            path: A checkpoint prefix, or None.
+            model_only: Restore the model, weighting, step and actions only
+                (by name: `evaluate` and `export`), not the optimizers or
+                data positions.
+
+        Returns:
+            The restored path, or None.
+        """
+        path = self.checkpoints.restore(path, model_only=model_only)
         if path:
             self.streams.reset()
         return path
@@ -134,6 +144,7 @@ class Controller:
             return self._train(steps, eval_every, eval_steps, watch)
 
     def _train(self, steps, eval_every, eval_steps, watch):
+        self.checkpoints.check_structure(ordered=True)
         self.restore()
         self.writers.write_start(self.hparams, self.config_text, self.step)
         log = TrainLog(
@@ -170,10 +181,12 @@ class Controller:
             self.save_checkpoint()
             self.writers.flush()
             raise TrainingInterrupted(watch.signum, self.step)
-        for action in self.actions:
-            if hasattr(action, "finalize"):
-                action.finalize(self.context)
-        self.save_checkpoint()
+        finalizing = [a for a in self.actions if hasattr(a, "finalize")]
+        for action in finalizing:
+            action.finalize(self.context)
+        # Written once: skipped when the loop saved this step already
+        # (unless a `finalize` may have changed the state).
+        self.checkpoints.save(force=bool(finalizing))
         self.writers.flush()
         return logs
 
@@ -191,7 +204,7 @@ class Controller:
             `metric/<task>/<name>`.
         """
         if checkpoint or (self.step == 0 and self.latest_checkpoint()):
-            self.restore(checkpoint)
+            self.restore(checkpoint, model_only=True)
         step = self.step
         results = self.evaluator.evaluate(step, steps)
         self.last_evaluation = {"step": step, "results": results}
@@ -218,7 +231,7 @@ class Controller:
         """
         export_dir = export_dir or os.path.join(self.model_dir, "export")
         if self.step == 0 and self.latest_checkpoint():
-            self.restore()
+            self.restore(model_only=True)
         if not self.cluster.is_chief:
             return export_dir
         return export_model(self.model, self.image_shape, export_dir)

@@ -11,6 +11,7 @@ loop services (`evaluate`, `export`, the last evaluation) through
 
 import tensorflow as tf
 
+from tfmtl.trainers import run_structure
 from tfmtl.trainers.run_checkpoints import RunCheckpoints
 from tfmtl.trainers.run_context import RunContext
 
@@ -88,4 +89,7 @@ class RunServices:
             model_dir=str(model_dir),
             cluster=cluster,
             max_to_keep=max_checkpoints,
+            structure=run_structure.describe(
+                trainer.model, list(trainer.tasks.values())
+            ),
         )
