@@ -106,6 +106,7 @@ def build_controller(
     summary_dir=None,
     checkpoint_dir=None,
     num_summary_images=3,
+    nan_guard=None,
 ):
     """Builds every part of a run and returns its `Controller`.
 
@@ -140,6 +141,8 @@ def build_controller(
         summary_dir: Where summaries go (default `model_dir`).
         checkpoint_dir: Where checkpoints go (default `model_dir`).
         num_summary_images: Examples drawn for dense tasks at evaluation.
+        nan_guard: The `NanGuard` watching every step (default
+            `NanGuard()`: non-finite values and 100x loss spikes).
 
     Returns:
         A `Controller`.
@@ -250,6 +253,7 @@ def build_controller(
         summary_every=summary_every,
         hparams=hparams,
         config_text=config_text,
+        nan_guard=nan_guard,
     )
 
 

@@ -16,13 +16,9 @@ import os
 
 from absl import logging
 
-from tfmtl.trainers.actions import (
-    Evaluate,
-    NanGuard,
-    SaveCheckpoint,
-    StopTraining,
-)
+from tfmtl.trainers.actions import Evaluate, SaveCheckpoint, StopTraining
 from tfmtl.trainers.export import export_model
+from tfmtl.trainers.nan_guard import NanGuard
 from tfmtl.trainers.preemption import PreemptionWatch, TrainingInterrupted
 from tfmtl.trainers.probes import due_probes, record_probes
 from tfmtl.trainers.run_lock import RunLock
@@ -49,6 +45,7 @@ class Controller:
         summary_every: Steps between summaries and progress lines.
         hparams: Hyperparameters shown in TensorBoard.
         config_text: Configuration text shown in TensorBoard.
+        nan_guard: The `NanGuard` run after every step (default one).
     """
 
     def __init__(
@@ -68,6 +65,7 @@ class Controller:
         summary_every=50,
         hparams=None,
         config_text=None,
+        nan_guard=None,
     ):
         self.model_dir, self.trainer = str(model_dir), trainer
         self.model, self.weighting = trainer.model, trainer.weighting
@@ -81,6 +79,7 @@ class Controller:
         self.checkpoint_every = int(checkpoint_every)
         self.summary_every = int(summary_every)
         self.hparams, self.config_text = hparams, config_text
+        self.nan_guard = nan_guard
         self.writers = writers
         self.data_positions = streams.positions
         self.last_evaluation = {}
@@ -157,7 +156,11 @@ class Controller:
         )
         logs, ctx = {}, self.context
         loop_actions = _loop_actions(
-            self.actions, eval_every, eval_steps, self.checkpoint_every
+            self.actions,
+            eval_every,
+            eval_steps,
+            self.checkpoint_every,
+            self.nan_guard,
         )
         try:
             while self.step < steps and not watch.stop():
@@ -237,13 +240,13 @@ class Controller:
         return export_model(self.model, self.image_shape, export_dir)
 
 
-def _loop_actions(actions, eval_every, eval_steps, checkpoint_every):
+def _loop_actions(actions, eval_every, eval_steps, checkpoint_every, guard):
     """The actions the training loop runs after each step, in order.
 
     The NaN guard runs before anything is saved, and evaluation (with its
     actions) before the checkpoint of the step.
     """
-    loop = [NanGuard()] + [a for a in actions if a.on == "train"]
+    loop = [guard or NanGuard()] + [a for a in actions if a.on == "train"]
     if eval_every:
         loop.append(Evaluate(eval_every, eval_steps))
     return loop + [SaveCheckpoint(checkpoint_every)]
