@@ -87,17 +87,22 @@ class PreemptionWatch:
     def stop(self):
         """Whether to stop now: a signal arrived here (or on any worker)."""
         if self.num_workers > 1 and self.strategy is not None:
-            self.signum = _all_workers_max(self.strategy, self.signum)
+            self.signum = _all_workers_signal(self.strategy, self.signum)
         return bool(self.signum)
 
 
-def _all_workers_max(strategy, value):
-    """The largest `value` over all workers (a cross-worker collective)."""
-    local = tf.constant(int(value), tf.int64)
-    per_replica = strategy.run(lambda: tf.identity(local))
-    return int(
-        strategy.reduce(tf.distribute.ReduceOp.MAX, per_replica, axis=None)
-    )
+def _all_workers_signal(strategy, signum):
+    """The signal any worker received (SIGTERM first), or 0.
+
+    One cross-worker SUM of a flag per signal (`ReduceOp` has no MAX).
+    """
+    flags = tf.constant([int(signum == s) for s in SIGNALS], tf.int64)
+    per_replica = strategy.run(lambda: tf.identity(flags))
+    total = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+    for received, sig in zip(total.numpy(), SIGNALS):
+        if received:
+            return int(sig)
+    return 0
 
 
 def exit_by_signal(signum):
