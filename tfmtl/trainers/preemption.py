@@ -9,15 +9,16 @@ the signal's own exit status (the process ends by the signal, as it would
 have without the handler: 143 for SIGTERM in a shell). A second signal
 while the checkpoint is written ends the process at once.
 
-Under `MultiWorkerMirroredStrategy` the workers must stop at the same step
-and save together, so `stop()` all-reduces the signal over the workers
-(one small collective per step, only in multi-worker jobs).
+Not yet under `MultiWorkerMirroredStrategy`: there the workers must stop
+at the same step and save together, which needs a cross-worker agreement
+that is not implemented; a multi-worker job keeps TensorFlow's default
+signal behaviour (the process ends; the resume starts from the last
+periodic checkpoint).
 """
 
 import signal
 import threading
 
-import tensorflow as tf
 from absl import logging
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -44,8 +45,9 @@ class PreemptionWatch:
     """Records SIGTERM / SIGINT while active (a context manager).
 
     Args:
-        strategy: The run's strategy (workers agree through it).
-        num_workers: Processes of the job; above 1, `stop()` agrees.
+        strategy: The run's strategy.
+        num_workers: Processes of the job; above 1 no handler is
+            installed (see the module doc).
 
     Example:
     ```python
@@ -61,7 +63,8 @@ class PreemptionWatch:
         self._previous = {}
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        single = self.num_workers <= 1
+        if single and threading.current_thread() is threading.main_thread():
             for signum in SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -85,24 +88,8 @@ class PreemptionWatch:
         )
 
     def stop(self):
-        """Whether to stop now: a signal arrived here (or on any worker)."""
-        if self.num_workers > 1 and self.strategy is not None:
-            self.signum = _all_workers_signal(self.strategy, self.signum)
+        """Whether to stop now: a signal arrived."""
         return bool(self.signum)
-
-
-def _all_workers_signal(strategy, signum):
-    """The signal any worker received (SIGTERM first), or 0.
-
-    One cross-worker SUM of a flag per signal (`ReduceOp` has no MAX).
-    """
-    flags = tf.constant([int(signum == s) for s in SIGNALS], tf.int64)
-    per_replica = strategy.run(lambda: tf.identity(flags))
-    total = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-    for received, sig in zip(total.numpy(), SIGNALS):
-        if received:
-            return int(sig)
-    return 0
 
 
 def exit_by_signal(signum):
