@@ -17,6 +17,7 @@ from tfmtl.trainers.builder import build_controller
 from tfmtl.trainers.distribute import make_strategy
 
 MODES = ("train", "evaluate", "train_and_evaluate", "export")
+TRAINING_MODES = ("train", "train_and_evaluate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +82,7 @@ def run(
     strategy="auto",
     deterministic=False,
     export_dir=None,
+    allow_untrained=False,
     **parts,
 ):
     """Builds a run and runs one mode.
@@ -101,6 +103,9 @@ def run(
         deterministic: Make TensorFlow ops deterministic (reproducible runs,
             bit-exact resumes; somewhat slower).
         export_dir: Export destination (default `model_dir/export`).
+        allow_untrained: Let `evaluate` and `export` run without a
+            checkpoint (on the random initialisation); otherwise that is an
+            error.
         **parts: The run's parts and settings, passed to
             `tfmtl.trainers.builder.build_controller` (which documents them
             all and rejects unknown names): `model` (e.g. gin's
@@ -121,6 +126,15 @@ def run(
             f"experiment.run doesn't have a parameter {unknown[0]!r}; the "
             f"run's parts are {sorted(set(known) - {'model_dir', 'strategy'})}."
         )
+    if mode in TRAINING_MODES and not (
+        isinstance(train_steps, int)
+        and not isinstance(train_steps, bool)
+        and train_steps > 0
+    ):
+        raise ValueError(
+            f"train_steps must be a positive int for mode {mode!r}, not "
+            f"{train_steps!r} (set TRAIN_STEPS)."
+        )
     dirs = Directories.resolve(model_dir)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -138,6 +152,13 @@ def run(
         len(controller.tasks),
         strategy.num_replicas_in_sync,
     )
+    untrained = not controller.latest_checkpoint()
+    if mode not in TRAINING_MODES and untrained and not allow_untrained:
+        raise ValueError(
+            f"No checkpoint in {controller.checkpoints.directory}: "
+            f"{mode} would use random weights. Train first, check "
+            "MODEL_DIR, or pass --allow_untrained."
+        )
     if mode == "train":
         return controller.train(train_steps)
     if mode == "evaluate":

@@ -32,6 +32,13 @@ PROG = "tfmtl.train"
 cli.define_common(__name__)
 cli.define_gin_flags(__name__)
 cli.define_mode(__name__, list(experiment.MODES))
+cli.define(
+    __name__,
+    "bool",
+    "allow_untrained",
+    False,
+    "Let evaluate / export run without a checkpoint (random weights).",
+)
 
 _MACRO = re.compile(r"^([A-Z][A-Z0-9_]*) = (.+)$")
 
@@ -70,7 +77,21 @@ def _run():
     cli.parse_gin_flags()
     run = gin.get_configurable(experiment.run)
     config = gin.config_str()
-    result = run(mode=mode, config_text=config, hparams=scalar_macros(config))
+    from tfmtl.trainers import preemption
+
+    try:
+        result = run(
+            mode=mode,
+            config_text=config,
+            hparams=scalar_macros(config),
+            allow_untrained=FLAGS.allow_untrained,
+        )
+    except preemption.TrainingInterrupted as stop:
+        _write_operative_config(gin.operative_config_str())
+        logging.warning("%s", stop)
+        # The exit status a preemption manager expects: the signal's.
+        preemption.exit_by_signal(stop.signum)
+        raise
     _write_operative_config(gin.operative_config_str())
     logging.info("Result: %s", result)
 

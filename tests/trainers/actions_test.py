@@ -14,6 +14,11 @@ class _Checkpoints:
     def latest(self):
         return "/run/ckpt-7"
 
+    def set_aside_after(self, step):
+        # The guard moves the checkpoints from `step + 1` on aside and
+        # names the newest one left.
+        return "/run/ckpt-7"
+
 
 class _Context:
     checkpoints = _Checkpoints()

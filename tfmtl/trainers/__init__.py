@@ -6,7 +6,6 @@ from tfmtl.trainers.actions import (
     EarlyStopping,
     Evaluate,
     ExportBest,
-    NanGuard,
     SaveCheckpoint,
     StopTraining,
     TrainingDivergedError,
@@ -14,6 +13,7 @@ from tfmtl.trainers.actions import (
 from tfmtl.trainers.builder import build_controller
 from tfmtl.trainers.controller import Controller
 from tfmtl.trainers.distribute import ClusterInfo, make_strategy
+from tfmtl.trainers.nan_guard import NanGuard
 from tfmtl.trainers.schedules import Alternating, Joint, Plan, SampledTask
 from tfmtl.trainers.set_variable import SetVariable
 from tfmtl.trainers.trainer import Trainer

@@ -10,8 +10,6 @@ so their state (best value, patience counter) is checkpointed
 with the run and survives a restart.
 """
 
-import math
-
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -22,7 +20,8 @@ class StopTraining(Exception):
 
 
 class TrainingDivergedError(RuntimeError):
-    """Raised when the loss is NaN or infinite; no checkpoint is written."""
+    """Raised when a loss is not finite or spikes; no checkpoint is
+    written, and the ones after the last good state are set aside."""
 
 
 class Action(tf.Module):
@@ -41,32 +40,6 @@ class Action(tf.Module):
 
     def __call__(self, step: int, logs: dict, context) -> None:
         raise NotImplementedError
-
-
-class NanGuard(Action):
-    """Stops with a clear error when a logged loss or gradient norm is not
-    finite.
-
-    It runs before checkpointing, so the last checkpoint on disk is the last
-    good state; the error names it.
-    """
-
-    def __init__(self, every_n_steps: int = 1):
-        super().__init__(every_n_steps, "train")
-
-    def __call__(self, step, logs, context):
-        bad = {
-            k: float(v)
-            for k, v in logs.items()
-            if k.startswith(("loss", "grad_norm"))
-            and not math.isfinite(float(v))
-        }
-        if bad:
-            raise TrainingDivergedError(
-                f"Non-finite loss at step {step}: {bad}. Last good "
-                f"checkpoint: {context.checkpoints.latest()}. Lower the "
-                "learning rate or enable gradient clipping, then resume."
-            )
 
 
 class SaveCheckpoint(Action):
@@ -201,3 +174,13 @@ def metric_value(logs, key):
             f"{sorted(logs)}"
         )
     return float(logs[key])
+
+
+def __getattr__(name):
+    # `NanGuard` lives in `nan_guard` (which imports this module); the old
+    # import path `tfmtl.trainers.actions.NanGuard` still works.
+    if name == "NanGuard":
+        from tfmtl.trainers.nan_guard import NanGuard
+
+        return NanGuard
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@ from tfmtl.trainers import summaries
 from tfmtl.trainers.controller import Controller
 from tfmtl.trainers.distribute import ClusterInfo
 from tfmtl.trainers.evaluator import Evaluator
+from tfmtl.trainers.run_services import RunServices
 from tfmtl.trainers.schedules import Joint
 from tfmtl.trainers.train_streams import TrainStreams
 from tfmtl.trainers.trainer import Trainer
@@ -105,6 +106,7 @@ def build_controller(
     summary_dir=None,
     checkpoint_dir=None,
     num_summary_images=3,
+    nan_guard=None,
 ):
     """Builds every part of a run and returns its `Controller`.
 
@@ -139,6 +141,8 @@ def build_controller(
         summary_dir: Where summaries go (default `model_dir`).
         checkpoint_dir: Where checkpoints go (default `model_dir`).
         num_summary_images: Examples drawn for dense tasks at evaluation.
+        nan_guard: The `NanGuard` watching every step (default
+            `NanGuard()`: non-finite values and 100x loss spikes).
 
     Returns:
         A `Controller`.
@@ -218,29 +222,38 @@ def build_controller(
         cluster.is_chief,
         num_summary_images,
     )
-    return Controller(
-        model_dir=model_dir,
+    streams = TrainStreams(
+        train_data, train_splits, names, global_batch_size, strategy, seed
+    )
+    services = RunServices(
         trainer=trainer,
         schedule=schedule,
-        streams=TrainStreams(
-            train_data,
-            train_splits,
-            names,
-            global_batch_size,
-            strategy,
-            seed,
-        ),
+        streams=streams,
         image_shape=image_shape,
         evaluator=evaluator,
         writers=writers,
         actions=actions,
         cluster=cluster,
+        model_dir=model_dir,
         checkpoint_dir=checkpoint_dir or model_dir,
         max_checkpoints=max_checkpoints,
+    )
+    return Controller(
+        model_dir=model_dir,
+        trainer=trainer,
+        schedule=schedule,
+        streams=streams,
+        image_shape=image_shape,
+        evaluator=evaluator,
+        writers=writers,
+        actions=actions,
+        cluster=cluster,
+        services=services,
         checkpoint_every=checkpoint_every,
         summary_every=summary_every,
         hparams=hparams,
         config_text=config_text,
+        nan_guard=nan_guard,
     )
 
 

@@ -11,21 +11,17 @@ The parts are built by `tfmtl.trainers.builder.build_controller`; this
 module only runs the loops, as Orbit's controller does.
 """
 
+import contextlib
 import os
 
-import tensorflow as tf
 from absl import logging
 
-from tfmtl.trainers.actions import (
-    Evaluate,
-    NanGuard,
-    SaveCheckpoint,
-    StopTraining,
-)
+from tfmtl.trainers.actions import Evaluate, SaveCheckpoint, StopTraining
 from tfmtl.trainers.export import export_model
+from tfmtl.trainers.nan_guard import NanGuard
+from tfmtl.trainers.preemption import PreemptionWatch, TrainingInterrupted
 from tfmtl.trainers.probes import due_probes, record_probes
-from tfmtl.trainers.run_checkpoints import RunCheckpoints
-from tfmtl.trainers.run_context import RunContext
+from tfmtl.trainers.run_lock import RunLock
 from tfmtl.trainers.train_log import TrainLog
 
 
@@ -43,12 +39,13 @@ class Controller:
         writers: The run's `summaries.Writers`.
         actions: Extra `Action`s.
         cluster: The process's `ClusterInfo`.
-        checkpoint_dir: Where checkpoints are written and resumed from.
-        max_checkpoints: Checkpoints kept.
+        services: The run's `RunServices` (global step, context,
+            checkpoints); see `tfmtl.trainers.run_services`.
         checkpoint_every: Steps between checkpoints.
         summary_every: Steps between summaries and progress lines.
         hparams: Hyperparameters shown in TensorBoard.
         config_text: Configuration text shown in TensorBoard.
+        nan_guard: The `NanGuard` run after every step (default one).
     """
 
     def __init__(
@@ -63,12 +60,12 @@ class Controller:
         writers,
         actions,
         cluster,
-        checkpoint_dir,
-        max_checkpoints=3,
+        services,
         checkpoint_every=500,
         summary_every=50,
         hparams=None,
         config_text=None,
+        nan_guard=None,
     ):
         self.model_dir, self.trainer = str(model_dir), trainer
         self.model, self.weighting = trainer.model, trainer.weighting
@@ -82,44 +79,14 @@ class Controller:
         self.checkpoint_every = int(checkpoint_every)
         self.summary_every = int(summary_every)
         self.hparams, self.config_text = hparams, config_text
+        self.nan_guard = nan_guard
         self.writers = writers
-        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.data_positions = streams.positions
         self.last_evaluation = {}
-        self.context = RunContext(
-            model=self.model,
-            tasks=self.tasks,
-            schedule=schedule,
-            optimizers=self.optimizers,
-            writer=writers,
-            model_dir=self.model_dir,
-            is_chief=cluster.is_chief,
-            image_shape=image_shape,
-            train_data=streams.data,
-            train_splits=streams.splits,
-            checkpoints_fn=lambda: self.checkpoints,
-            evaluator=evaluator,
-            global_step=self.global_step,
-            step_fn=lambda: self.step,
-            evaluation_fn=lambda: self.last_evaluation,
-            # Late-bound, so a wrapped `evaluate` is what actions call.
-            evaluate_fn=lambda steps=None: self.evaluate(steps),
-            export_fn=lambda directory: self.export(directory),
-        )
-        for action in self.actions:
-            if hasattr(action, "bind"):
-                action.bind(self.context)  # creates checkpointed state
-        self.checkpoints = RunCheckpoints.for_run(
-            trainer,
-            self.global_step,
-            self.data_positions,
-            self.actions,
-            directory=checkpoint_dir,
-            model_dir=self.model_dir,
-            cluster=cluster,
-            max_to_keep=max_checkpoints,
-        )
+        self.global_step = services.global_step
+        self.context, self.checkpoints = services.context, services.checkpoints
         self.best_dir = self.checkpoints.best_dir
+        services.controller = self
 
     @property
     def step(self) -> int:
@@ -129,9 +96,19 @@ class Controller:
         """Path of the newest checkpoint of the run, or None."""
         return self.checkpoints.latest()
 
-    def restore(self, path=None):
-        """Restores `path` (default: the latest checkpoint); returns it."""
-        path = self.checkpoints.restore(path)
+    def restore(self, path=None, model_only=False):
+        """Restores `path` (default: the newest readable checkpoint).
+
+        Args:
+            path: A checkpoint prefix, or None.
+            model_only: Restore the model, weighting, step and actions only
+                (by name: `evaluate` and `export`), not the optimizers or
+                data positions.
+
+        Returns:
+            The restored path, or None.
+        """
+        path = self.checkpoints.restore(path, model_only=model_only)
         if path:
             self.streams.reset()
         return path
@@ -150,7 +127,23 @@ class Controller:
 
         Returns:
             The host-side logs of the last step.
+
+        Raises:
+            TrainingInterrupted: after SIGTERM or SIGINT, once the step
+                has finished and a checkpoint is written.
+            RunLockedError: when another process trains into the
+                checkpoint directory.
         """
+        lock = RunLock(self.checkpoints.directory)
+        watch = PreemptionWatch(self.strategy, self.cluster.num_workers)
+        with contextlib.ExitStack() as stack:
+            if self.cluster.is_chief:
+                stack.enter_context(lock.held())
+            stack.enter_context(watch)
+            return self._train(steps, eval_every, eval_steps, watch)
+
+    def _train(self, steps, eval_every, eval_steps, watch):
+        self.checkpoints.check_structure(ordered=True)
         self.restore()
         self.writers.write_start(self.hparams, self.config_text, self.step)
         log = TrainLog(
@@ -163,10 +156,14 @@ class Controller:
         )
         logs, ctx = {}, self.context
         loop_actions = _loop_actions(
-            self.actions, eval_every, eval_steps, self.checkpoint_every
+            self.actions,
+            eval_every,
+            eval_steps,
+            self.checkpoint_every,
+            self.nan_guard,
         )
         try:
-            while self.step < steps:
+            while self.step < steps and not watch.stop():
                 plan = self.schedule(self.step)
                 probes = due_probes(self.actions, self.step + 1, plan, ctx)
                 logs = self.trainer.train_step(
@@ -182,10 +179,17 @@ class Controller:
                         action(self.step, logs, ctx)
         except StopTraining as stop:
             logging.info("%s", stop)
-        for action in self.actions:
-            if hasattr(action, "finalize"):
-                action.finalize(self.context)
-        self.save_checkpoint()
+        if watch.signum:
+            # Preempted: save the state reached, no end-of-training work.
+            self.save_checkpoint()
+            self.writers.flush()
+            raise TrainingInterrupted(watch.signum, self.step)
+        finalizing = [a for a in self.actions if hasattr(a, "finalize")]
+        for action in finalizing:
+            action.finalize(self.context)
+        # Written once: skipped when the loop saved this step already
+        # (unless a `finalize` may have changed the state).
+        self.checkpoints.save(force=bool(finalizing))
         self.writers.flush()
         return logs
 
@@ -203,7 +207,7 @@ class Controller:
             `metric/<task>/<name>`.
         """
         if checkpoint or (self.step == 0 and self.latest_checkpoint()):
-            self.restore(checkpoint)
+            self.restore(checkpoint, model_only=True)
         step = self.step
         results = self.evaluator.evaluate(step, steps)
         self.last_evaluation = {"step": step, "results": results}
@@ -230,19 +234,19 @@ class Controller:
         """
         export_dir = export_dir or os.path.join(self.model_dir, "export")
         if self.step == 0 and self.latest_checkpoint():
-            self.restore()
+            self.restore(model_only=True)
         if not self.cluster.is_chief:
             return export_dir
         return export_model(self.model, self.image_shape, export_dir)
 
 
-def _loop_actions(actions, eval_every, eval_steps, checkpoint_every):
+def _loop_actions(actions, eval_every, eval_steps, checkpoint_every, guard):
     """The actions the training loop runs after each step, in order.
 
     The NaN guard runs before anything is saved, and evaluation (with its
     actions) before the checkpoint of the step.
     """
-    loop = [NanGuard()] + [a for a in actions if a.on == "train"]
+    loop = [guard or NanGuard()] + [a for a in actions if a.on == "train"]
     if eval_every:
         loop.append(Evaluate(eval_every, eval_steps))
     return loop + [SaveCheckpoint(checkpoint_every)]

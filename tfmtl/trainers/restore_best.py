@@ -75,14 +75,19 @@ class RestoreBest(Action):
         )
 
     def restore_model(self, context):
-        """Loads the model variables of `best/ckpt`; returns its path."""
-        path = os.path.join(context.checkpoints.best_dir, "ckpt")
-        checkpointing.check_fits(path, context.model, "model")
-        state = tf.Module()
-        state.model = checkpointing.keyed(context.model)
-        # `check_fits` has matched every model variable by name and shape;
-        # the rest of the run's state (step, optimizers, actions) stays.
-        tf.train.Checkpoint(state=state).restore(path).expect_partial()
+        """Loads the model variables of the best checkpoint; returns its
+        path (an unreadable one is reported and the previous best used)."""
+
+        def read(path):
+            checkpointing.check_fits(path, context.model, "model")
+            state = tf.Module()
+            state.model = checkpointing.keyed(context.model)
+            # `check_fits` has matched every model variable by name and
+            # shape; the rest of the run's state (step, optimizers,
+            # actions) stays.
+            tf.train.Checkpoint(state=state).restore(path).expect_partial()
+
+        path, _ = context.checkpoints.read_best(read)
         return path
 
     def finalize(self, context):

@@ -76,7 +76,9 @@ def _evaluate(files, model_dir, bindings=()):
         _parse(
             files, [f"MODEL_DIR = '{model_dir}'", "EVAL_STEPS = 1", *bindings]
         )
-        return gin.get_configurable(experiment.run)(mode="evaluate")
+        return gin.get_configurable(experiment.run)(
+            mode="evaluate", allow_untrained=True
+        )
     finally:
         gin.clear_config()
 

@@ -57,6 +57,7 @@ def test_search_then_build_the_discretised_network(tmp_path):
         "--gin.EVAL_STEPS=1",
         # The discretised network built from the file, evaluated before
         # retraining (training it was checked by hand: see COMMAND).
+        "--allow_untrained",
         mode="evaluate",
     )
     assert result.returncode == 0, result.stderr[-3000:]
