@@ -11,17 +11,15 @@ The parts are built by `tfmtl.trainers.builder.build_controller`; this
 module only runs the loops, as Orbit's controller does.
 """
 
-import contextlib
 import os
 
 from absl import logging
 
-from tfmtl.trainers.actions import Evaluate, SaveCheckpoint, StopTraining
+from tfmtl.trainers.actions import StopTraining
 from tfmtl.trainers.export import export_model
-from tfmtl.trainers.nan_guard import NanGuard
-from tfmtl.trainers.preemption import PreemptionWatch, TrainingInterrupted
+from tfmtl.trainers.preemption import TrainingInterrupted
 from tfmtl.trainers.probes import due_probes, record_probes
-from tfmtl.trainers.run_lock import RunLock
+from tfmtl.trainers.run_services import loop_actions, training_guard
 from tfmtl.trainers.train_log import TrainLog
 
 
@@ -134,12 +132,8 @@ class Controller:
             RunLockedError: when another process trains into the
                 checkpoint directory.
         """
-        lock = RunLock(self.checkpoints.directory)
-        watch = PreemptionWatch(self.strategy, self.cluster.num_workers)
-        with contextlib.ExitStack() as stack:
-            if self.cluster.is_chief:
-                stack.enter_context(lock.held())
-            stack.enter_context(watch)
+        guard = training_guard(self.checkpoints, self.strategy, self.cluster)
+        with guard as watch:
             return self._train(steps, eval_every, eval_steps, watch)
 
     def _train(self, steps, eval_every, eval_steps, watch):
@@ -155,7 +149,7 @@ class Controller:
             self.summary_every,
         )
         logs, ctx = {}, self.context
-        loop_actions = _loop_actions(
+        loop = loop_actions(
             self.actions,
             eval_every,
             eval_steps,
@@ -174,7 +168,7 @@ class Controller:
                 record_probes(probes, logs, self.step, ctx)
                 logs = {k: float(v) for k, v in logs.items()}
                 log.add(self.step, logs)
-                for action in loop_actions:
+                for action in loop:
                     if self.step % action.every_n_steps == 0:
                         action(self.step, logs, ctx)
         except StopTraining as stop:
@@ -238,15 +232,3 @@ class Controller:
         if not self.cluster.is_chief:
             return export_dir
         return export_model(self.model, self.image_shape, export_dir)
-
-
-def _loop_actions(actions, eval_every, eval_steps, checkpoint_every, guard):
-    """The actions the training loop runs after each step, in order.
-
-    The NaN guard runs before anything is saved, and evaluation (with its
-    actions) before the checkpoint of the step.
-    """
-    loop = [guard or NanGuard()] + [a for a in actions if a.on == "train"]
-    if eval_every:
-        loop.append(Evaluate(eval_every, eval_steps))
-    return loop + [SaveCheckpoint(checkpoint_every)]

@@ -9,11 +9,17 @@ loop services (`evaluate`, `export`, the last evaluation) through
 `RunServices.controller`, set once the controller exists.
 """
 
+import contextlib
+
 import tensorflow as tf
 
 from tfmtl.trainers import run_structure
+from tfmtl.trainers.actions import Evaluate, SaveCheckpoint
+from tfmtl.trainers.nan_guard import NanGuard
+from tfmtl.trainers.preemption import PreemptionWatch
 from tfmtl.trainers.run_checkpoints import RunCheckpoints
 from tfmtl.trainers.run_context import RunContext
+from tfmtl.trainers.run_lock import RunLock
 
 
 class RunServices:
@@ -93,3 +99,26 @@ class RunServices:
                 trainer.model, list(trainer.tasks.values())
             ),
         )
+
+
+@contextlib.contextmanager
+def training_guard(checkpoints, strategy, cluster):
+    """Holds the run's lock (on the chief) and watches for SIGTERM / SIGINT
+    while training; yields the `PreemptionWatch`."""
+    watch = PreemptionWatch(strategy, cluster.num_workers)
+    with contextlib.ExitStack() as stack:
+        if cluster.is_chief:
+            stack.enter_context(RunLock(checkpoints.directory).held())
+        yield stack.enter_context(watch)
+
+
+def loop_actions(actions, eval_every, eval_steps, checkpoint_every, guard):
+    """The actions the training loop runs after each step, in order.
+
+    The NaN guard runs before anything is saved, and evaluation (with its
+    actions) before the checkpoint of the step.
+    """
+    loop = [guard or NanGuard()] + [a for a in actions if a.on == "train"]
+    if eval_every:
+        loop.append(Evaluate(eval_every, eval_steps))
+    return loop + [SaveCheckpoint(checkpoint_every)]
