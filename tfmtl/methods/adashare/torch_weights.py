@@ -33,6 +33,8 @@ Convolutions go from OIHW to HWIO; a `BatchNorm2d`'s `weight`, `bias`,
 import keras
 import numpy as np
 
+from tfmtl.models.state_dict_taker import StateDictTaker
+
 NETWORK = "mtl-net"
 _BN = (("weight", "gamma"), ("bias", "beta"))
 _BN += (("running_mean", "moving_mean"), ("running_var", "moving_variance"))
@@ -148,26 +150,6 @@ def adashare_layers(model):
     return out
 
 
-class _Taker:
-    """Reads named arrays once each, checking shapes."""
-
-    def __init__(self, state_dict):
-        self.state_dict = state_dict
-        self.used = set()
-
-    def __call__(self, key, shape):
-        if key not in self.state_dict:
-            raise ValueError(f"The AdaShare state dict has no {key!r}.")
-        value = np.asarray(self.state_dict[key])
-        if tuple(value.shape) != tuple(shape):
-            raise ValueError(
-                f"{key!r} has shape {tuple(value.shape)}, our model expects "
-                f"{tuple(shape)}."
-            )
-        self.used.add(key)
-        return value.astype(np.float32)
-
-
 def _assign(take, name, layer, flip_input=False):
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw, cin, cout = layer.kernel.shape
@@ -212,7 +194,7 @@ def load_adashare(model, state_dict, channel_order="bgr", strict=True):
             f"channel_order must be 'rgb' or 'bgr', not {channel_order!r}."
         )
     state = adashare_state_dict(state_dict)
-    take = _Taker(state)
+    take = StateDictTaker(state, "AdaShare")
     for name, layer in adashare_layers(model):
         flip = name == "backbone.conv1" and channel_order == "bgr"
         _assign(take, name, layer, flip)

@@ -10,7 +10,7 @@ this module adds the fusion layers of MTL-NAS's `NDDRNet`
 import numpy as np
 
 from tfmtl.methods.mtl_nas.torch_weights import (
-    StateDictTaker,
+    VGGStateDictTaker,
     assign_norm,
     load_deeplab_vgg16,
     strip_prefix,
@@ -92,7 +92,7 @@ def load_nddr(model, state_dict, strict=True):
     if len(sharing.tasks) != 2:
         raise ValueError("MTL-NAS's NDDRNet has two tasks.")
     used = _branches(model, state)
-    take = StateDictTaker(state)
+    take = VGGStateDictTaker(state)
     for n, layer in enumerate(sharing.nddr_layers):
         for t, fusion in enumerate(layer.fusions):
             name = f"nddrs.nddrs.{n}"
@@ -129,7 +129,7 @@ def load_mtl_nas(model, state_dict, strict=True):
     state = _model_state(state_dict)
     sharing = model.sharing
     used = _branches(model, state) | {"path_costs"}
-    take = StateDictTaker(state)
+    take = VGGStateDictTaker(state)
     blocks = list(sharing.searched_blocks)
     alpha = np.zeros(tuple(sharing.alpha.shape), np.float32)
     size = (len(blocks), len(blocks))

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from tfmtl.models.backbones.vgg16_weights import vgg16_units
+from tfmtl.models.state_dict_taker import StateDictTaker
 
 _UNITS = [
     f"conv{s + 1}_{j + 1}"
@@ -82,12 +83,11 @@ def reference_names(layout):
     return names
 
 
-class StateDictTaker:
-    """Reads named arrays, checking shapes; remembers what it used."""
+class VGGStateDictTaker(StateDictTaker):
+    """`StateDictTaker` of a VGG-16 state dict, with twin layer names."""
 
     def __init__(self, state_dict):
-        self.state_dict = state_dict
-        self.used = set()
+        super().__init__(state_dict, "VGG-16")
 
     def pick(self, names, suffixes):
         """The first of `names` whose `.weight` is present; the other
@@ -109,18 +109,6 @@ class StateDictTaker:
                         )
                 self.used.add(key)
         return found[0]
-
-    def __call__(self, key, shape):
-        if key not in self.state_dict:
-            raise ValueError(f"The VGG-16 state dict has no {key!r}.")
-        value = np.asarray(self.state_dict[key])
-        if tuple(value.shape) != tuple(shape):
-            raise ValueError(
-                f"{key!r} has shape {tuple(value.shape)}, our model expects "
-                f"{tuple(shape)}."
-            )
-        self.used.add(key)
-        return value.astype(np.float32)
 
 
 def assign_conv(take, name, conv, flip_input=False):
@@ -189,7 +177,7 @@ def load_deeplab_vgg16(
     units = vgg16_units(backbone)
     if "fc6" not in units:
         raise ValueError("MTL-NAS weights need VGG16(deeplab_largefov=True).")
-    take = StateDictTaker(state)
+    take = VGGStateDictTaker(state)
     for unit, (convs, norms) in reference_names(layout).items():
         conv, norm = units[unit]
         name = take.pick(convs, ("weight", "bias"))
