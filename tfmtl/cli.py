@@ -74,6 +74,10 @@ def define(module, kind, name, default, help_text, **kwargs):
         The flag's `FlagHolder`, or None when the flag existed already.
     """
     if name in FLAGS:
+        if kind == "enum":
+            # Each binary's choices stay accepted; `check_mode` narrows them.
+            known = FLAGS[name].parser.enum_values
+            known.extend(v for v in kwargs["enum_values"] if v not in known)
         return None
     if module in ("__main__", MAIN_MODULE):
         module = sys.argv[0]

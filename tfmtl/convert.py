@@ -24,7 +24,7 @@ PROG = "tfmtl.convert"
 MODES = ("torchvision",)
 
 cli.define_common(__name__)
-cli.define(__name__, "string", "mode", None, "Checkpoint family (torchvision).")
+cli.define_mode(__name__, MODES, help_text="Checkpoint family.")
 cli.define(__name__, "string", "arch", None, "Architecture, e.g. resnet50.")
 cli.define(__name__, "string", "input", None, "The PyTorch checkpoint file.")
 cli.define(__name__, "string", "output", None, "The `.keras` file to write.")
